@@ -1,0 +1,89 @@
+"""create_app: wires settings, database, extensions, blueprints and the error mapping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from abs_registry import i18n
+from abs_registry.auth.passwords import Passwords
+from abs_registry.config import REPO_ROOT, Settings
+from abs_registry.db import make_engine, make_session_factory
+
+
+@dataclass
+class Registry:
+    """What the web layer shares across requests, kept in app.extensions['abs']."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    passwords: Passwords
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "abs_registry" / "static"),
+        instance_path=str(settings.instance_path),
+    )
+    secure = settings.secure_cookies
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="__Host-abs_session" if secure else "abs_session",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_absolute_hours),
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    engine = engine or make_engine(settings.database_url)
+    app.extensions["abs"] = Registry(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
+    )
+
+    csrf = CSRFProtect(app)
+    i18n.init_app(app)
+    _register_web(app, csrf)
+    _register_cli(app)
+    return app
+
+
+def _register_web(app: Flask, csrf: CSRFProtect) -> None:
+    from abs_registry.auth import identity
+    from abs_registry.auth.views import bp as auth_bp
+    from abs_registry.declarations.views import bp as declarations_bp
+    from abs_registry.web import api, context, errors, pages
+
+    app.before_request(identity.load_actor)
+    app.teardown_appcontext(context.close_db)
+    app.after_request(pages.security_headers)
+    app.context_processor(pages.template_globals)
+    pages.register_filters(app)
+
+    api.init_app(app)
+    for name in list(app.blueprints):
+        if name in {"auth_api", "declarations_api", "api-docs", "api_docs"}:
+            csrf.exempt(app.blueprints[name])
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(declarations_bp)
+    errors.register(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from abs_registry.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,81 @@
+"""API tokens: exchange a password for a bearer token, list and revoke them."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from abs_registry.auth.identity import login_required
+from abs_registry.declarations.schemas import StrictSchema
+from abs_registry.web import context
+
+blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Accounts and API tokens")
+BEARER = [{"bearerAuth": []}]
+
+
+class TokenRequest(StrictSchema):
+    email = fields.Email(required=True)
+    password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class TokenOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class NewTokenOut(TokenOut):
+    token = fields.String(metadata={"description": "shown once; store it safely"})
+
+
+class MeOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    official_level = fields.String(allow_none=True)
+    tk_clearance = fields.Boolean()
+    organization = fields.Function(
+        lambda u: {"id": u.organization.id, "name": u.organization.name,
+                   "kind": u.organization.kind.value} if u.organization else None
+    )
+
+
+@blp.route("/tokens", methods=["POST"])
+@blp.arguments(TokenRequest)
+@blp.response(201, NewTokenOut)
+def create_token(data):
+    """Sign in with e-mail and password and receive a new bearer token."""
+    accounts = context.accounts()
+    user = accounts.authenticate(data["email"], data["password"])
+    token, secret = accounts.issue_token(user, data["name"])
+    token.token = secret
+    return token
+
+
+@blp.route("/tokens", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, TokenOut(many=True))
+def list_tokens():
+    return context.accounts().tokens(context.actor())
+
+
+@blp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, TokenOut)
+def revoke_token(token_id):
+    return context.accounts().revoke_token(context.actor(), token_id)
+
+
+@blp.route("/me", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, MeOut)
+def me():
+    return context.actor()

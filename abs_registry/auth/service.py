@@ -1,0 +1,228 @@
+"""Accounts: registering organizations and their people, signing in, sessions and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from abs_registry import regions
+from abs_registry.audit import writer as audit
+from abs_registry.auth.models import (
+    ROLE_FOR_ORG_KIND,
+    ApiToken,
+    AuthSession,
+    LoginAttempt,
+    OfficialLevel,
+    Organization,
+    OrgKind,
+    Role,
+    User,
+)
+from abs_registry.auth.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
+from abs_registry.db import unit_of_work, utcnow
+from abs_registry.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+    ValidationError,
+)
+
+TOKEN_PREFIX = "absr_"
+LOGIN_WINDOW = timedelta(minutes=15)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass
+class AccountService:
+    session: Session
+    passwords: Passwords
+    idle: timedelta = timedelta(minutes=30)
+    absolute: timedelta = timedelta(hours=12)
+    login_attempts: int = 10
+
+    # --- organizations and users -----------------------------------------------------------
+
+    def _check_password(self, password: str) -> None:
+        if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+            raise ValidationError(
+                {"password": [f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."]}
+            )
+
+    def create_organization(self, actor: User | None, name: str, kind: OrgKind,
+                            region_code: str | None = None) -> Organization:
+        name = " ".join(name.split())
+        if region_code and not regions.is_valid(region_code):
+            raise ValidationError({"region_code": ["Unknown administrative region code."]})
+        with unit_of_work(self.session):
+            if self.session.scalar(select(Organization).where(
+                    func.lower(Organization.name) == name.lower())):
+                raise Conflict("an organization with this name is already registered",
+                               field="organization_name")
+            org = Organization(name=name, kind=kind, region_code=region_code)
+            self.session.add(org)
+            self.session.flush()
+            audit.record(self.session, actor=actor, subject_type="organization",
+                         subject_id=org.id, subject_ref=f"ORG-{org.id}", action="register",
+                         data={"kind": kind.value})
+        return org
+
+    def create_user(self, actor: User | None, *, email: str, display_name: str, password: str,
+                    organization: Organization | None, role: Role | None = None,
+                    official_level: OfficialLevel | None = None,
+                    tk_clearance: bool = False, locale: str | None = None) -> User:
+        """actor None is the administrator's CLI or the self-registration of a new organization."""
+        email = normalize_email(email)
+        self._check_password(password)
+        if role is None:
+            if organization is None:
+                raise ValidationError({"organization": ["a user needs an organization"]})
+            role = ROLE_FOR_ORG_KIND[organization.kind]
+        if role is Role.OFFICIAL and official_level is None:
+            official_level = OfficialLevel.PROVINCIAL
+        if role is not Role.OFFICIAL:
+            official_level = None
+        if actor is not None and actor.role is not Role.ADMIN and (
+            organization is None or actor.organization_id != organization.id
+        ):
+            raise PermissionDenied("you may only add people to your own organization")
+        with unit_of_work(self.session):
+            if self.session.scalar(select(User.id).where(User.email == email)):
+                raise Conflict("this e-mail address already has an account", field="email")
+            user = User(email=email, display_name=display_name.strip(),
+                        password_hash=self.passwords.hash(password), role=role,
+                        organization=organization, official_level=official_level,
+                        tk_clearance=tk_clearance, locale=locale, active=True)
+            self.session.add(user)
+            self.session.flush()
+            audit.record(self.session, actor=actor or user, subject_type="user",
+                         subject_id=user.id, subject_ref=f"USER-{user.id}", action="create",
+                         data={"role": role.value, "organization_id": user.organization_id})
+        return user
+
+    def register_organization(self, *, organization_name: str, kind: OrgKind,
+                              region_code: str | None, display_name: str, email: str,
+                              password: str, locale: str | None = None) -> User:
+        """Self-service sign-up of an enterprise, research institute or community."""
+        if kind is OrgKind.AUTHORITY:
+            raise ValidationError({"kind": ["Competent authorities are set up by an administrator."]})
+        self._check_password(password)
+        with unit_of_work(self.session):
+            org = self.create_organization(None, organization_name, kind, region_code)
+            return self.create_user(None, email=email, display_name=display_name,
+                                    password=password, organization=org, locale=locale)
+
+    def set_locale(self, user: User, locale: str) -> None:
+        with unit_of_work(self.session):
+            user.locale = locale
+
+    # --- signing in -------------------------------------------------------------------------
+
+    def authenticate(self, email: str, password: str) -> User:
+        email = normalize_email(email)
+        since = utcnow() - LOGIN_WINDOW
+        failures = self.session.scalar(
+            select(func.count()).where(LoginAttempt.email == email, LoginAttempt.at >= since)
+        )
+        if failures >= self.login_attempts:
+            raise TooManyRequests("too many failed sign-ins; try again in 15 minutes",
+                                  field="email")
+        user = self.session.scalar(select(User).where(User.email == email))
+        ok = self.passwords.verify(user.password_hash if user else None, password)
+        if not ok or not user.active:
+            with unit_of_work(self.session):
+                self.session.add(LoginAttempt(email=email, at=utcnow()))
+            raise NotAuthenticated("e-mail address or password is wrong")
+        with unit_of_work(self.session):
+            self.session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+            if self.passwords.needs_rehash(user.password_hash):
+                user.password_hash = self.passwords.hash(password)
+        return user
+
+    def start_session(self, user: User) -> str:
+        """A fresh random session id at every sign-in; only its digest is stored."""
+        token = secrets.token_urlsafe(32)
+        with unit_of_work(self.session):
+            self.session.add(AuthSession(token_hash=digest(token), user_id=user.id))
+        return token
+
+    def resume_session(self, token: str) -> User | None:
+        row = self.session.scalar(
+            select(AuthSession).where(AuthSession.token_hash == digest(token))
+        )
+        now = utcnow()
+        if row is None or row.ended_at is not None:
+            return None
+        if now - row.last_seen_at > self.idle or now - row.created_at > self.absolute:
+            self.end_session(token)
+            return None
+        if not row.user.active:
+            return None
+        if now - row.last_seen_at > timedelta(minutes=1):
+            with unit_of_work(self.session):
+                row.last_seen_at = now
+        return row.user
+
+    def end_session(self, token: str) -> None:
+        with unit_of_work(self.session):
+            row = self.session.scalar(
+                select(AuthSession).where(AuthSession.token_hash == digest(token))
+            )
+            if row is not None and row.ended_at is None:
+                row.ended_at = utcnow()
+
+    # --- API tokens -------------------------------------------------------------------------
+
+    def issue_token(self, user: User, name: str) -> tuple[ApiToken, str]:
+        name = name.strip()
+        if not 1 <= len(name) <= 100:
+            raise ValidationError({"name": ["Give the token a name of 1 to 100 characters."]})
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with unit_of_work(self.session):
+            token = ApiToken(user_id=user.id, name=name, prefix=secret[:12],
+                             token_hash=digest(secret))
+            self.session.add(token)
+            self.session.flush()
+            audit.record(self.session, actor=user, subject_type="api_token",
+                         subject_id=token.id, subject_ref=token.prefix, action="issue",
+                         data={"name": name})
+        return token, secret
+
+    def tokens(self, user: User) -> list[ApiToken]:
+        return list(self.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        ))
+
+    def revoke_token(self, user: User, token_id: int) -> ApiToken:
+        with unit_of_work(self.session):
+            token = self.session.get(ApiToken, token_id)
+            if token is None or token.user_id != user.id:
+                raise NotFound("token")
+            if token.revoked_at is None:
+                token.revoked_at = utcnow()
+                audit.record(self.session, actor=user, subject_type="api_token",
+                             subject_id=token.id, subject_ref=token.prefix, action="revoke")
+        return token
+
+    def user_for_token(self, secret: str) -> User | None:
+        token = self.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+        if token is None or token.revoked_at is not None or not token.user.active:
+            return None
+        now = utcnow()
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+            with unit_of_work(self.session):
+                token.last_used_at = now
+        return token.user

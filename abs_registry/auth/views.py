@@ -1,0 +1,131 @@
+"""Sign-in, sign-out, registering an organization, and managing one's API tokens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError as SchemaError
+from marshmallow import fields, validate, validates_schema
+
+from abs_registry import regions
+from abs_registry.auth import identity
+from abs_registry.auth.identity import login_required
+from abs_registry.auth.models import OrgKind
+from abs_registry.declarations.schemas import StrictSchema
+from abs_registry.errors import DomainError, ValidationError
+from abs_registry.web import context, forms
+
+bp = Blueprint("auth", __name__)
+
+
+class SignInForm(StrictSchema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    next = fields.String(load_default=None, allow_none=True)
+
+
+class RegisterForm(StrictSchema):
+    organization_name = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    kind = fields.Enum(OrgKind, by_value=True, required=True)
+    region_code = fields.String(load_default=None, allow_none=True)
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(required=True)
+    password = fields.String(required=True, validate=validate.Length(min=12, max=128))
+    password_confirm = fields.String(required=True)
+
+    @validates_schema
+    def _check(self, data, **_kw):
+        if data.get("password") != data.get("password_confirm"):
+            raise SchemaError("The passwords do not match.", field_name="password_confirm")
+        code = data.get("region_code")
+        if code and not regions.is_valid(code):
+            raise SchemaError("Unknown administrative region code.", field_name="region_code")
+
+
+class TokenForm(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("pages.dashboard")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    if request.method == "GET":
+        return render_template("auth/sign_in.html", values={"next": request.args.get("next")},
+                               errors={})
+    values: dict = dict(request.form)
+    try:
+        values, data = forms.read(SignInForm())
+        user = context.accounts().authenticate(data["email"], data["password"])
+    except ValidationError as exc:
+        return render_template("auth/sign_in.html", values=values,
+                               errors=forms.errors_of(exc)), 422
+    except DomainError as exc:
+        return render_template("auth/sign_in.html", values=values,
+                               errors={"password": [exc.message]}), exc.status
+    identity.sign_in(user)
+    return redirect(_safe_next(values.get("next")))
+
+
+@bp.post("/sign-out")
+def sign_out():
+    identity.sign_out()
+    flash(_("You are signed out."))
+    return redirect(url_for("pages.home"))
+
+
+@bp.route("/register-organization", methods=["GET", "POST"])
+def register_organization():
+    if request.method == "GET":
+        return render_template("auth/register.html", values={}, errors={})
+    values: dict = dict(request.form)
+    try:
+        values, data = forms.read(RegisterForm())
+        data.pop("password_confirm")
+        user = context.accounts().register_organization(
+            organization_name=data["organization_name"], kind=data["kind"],
+            region_code=data["region_code"], display_name=data["display_name"],
+            email=data["email"], password=data["password"],
+        )
+    except ValidationError as exc:
+        return render_template("auth/register.html", values=values,
+                               errors=forms.errors_of(exc)), 422
+    except DomainError as exc:
+        return render_template("auth/register.html", values=values,
+                               errors=exc.as_errors()), exc.status
+    identity.sign_in(user)
+    flash(_("Your organization is registered and you are signed in."))
+    return redirect(url_for("pages.dashboard"))
+
+
+@bp.get("/account")
+@login_required
+def account():
+    tokens = context.accounts().tokens(context.actor())
+    return render_template("auth/account.html", tokens=tokens, new_token=None, errors={})
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token():
+    try:
+        _values, data = forms.read(TokenForm())
+        _token, secret = context.accounts().issue_token(context.actor(), data["name"])
+    except ValidationError as exc:
+        tokens = context.accounts().tokens(context.actor())
+        return render_template("auth/account.html", tokens=tokens, new_token=None,
+                               errors=forms.errors_of(exc)), 422
+    tokens = context.accounts().tokens(context.actor())
+    return render_template("auth/account.html", tokens=tokens, new_token=secret, errors={})
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    context.accounts().revoke_token(context.actor(), token_id)
+    flash(_("The token is revoked."))
+    return redirect(url_for("auth.account"))

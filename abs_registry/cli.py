@@ -1,0 +1,203 @@
+"""The abs-registry command: database, accounts, key regulatory list, demo data, audit checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from abs_registry import migrations
+from abs_registry.auth.models import OfficialLevel, Organization, OrgKind, Role
+from abs_registry.auth.service import AccountService
+from abs_registry.errors import DomainError
+
+
+def _ext():
+    return current_app.extensions["abs"]
+
+
+def _session():
+    return _ext().session_factory()
+
+
+def _accounts(session) -> AccountService:
+    return AccountService(session, _ext().passwords)
+
+
+def _fail(exc: DomainError) -> None:
+    raise click.ClickException(f"{exc.field}: {exc.message}")
+
+
+@click.group("db", help="Create, migrate and check the database schema.")
+def db_group():
+    pass
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def db_upgrade(revision):
+    """Build or migrate the schema (from empty, too)."""
+    migrations.upgrade(_ext().settings.database_url, revision)
+    click.echo(f"database at revision {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def db_downgrade(revision):
+    migrations.downgrade(_ext().settings.database_url, revision)
+
+
+@db_group.command("check")
+@with_appcontext
+def db_check():
+    """Fail if the models and the migrations disagree."""
+    migrations.check(_ext().settings.database_url)
+
+
+@db_group.command("current")
+@with_appcontext
+def db_current():
+    migrations.current(_ext().settings.database_url)
+
+
+@click.group("orgs", help="Organizations.")
+def orgs_group():
+    pass
+
+
+@orgs_group.command("create")
+@click.argument("name")
+@click.option("--kind", type=click.Choice([k.value for k in OrgKind]), required=True)
+@click.option("--region", "region_code", default=None, help="GB/T 2260 code, e.g. 530000")
+@with_appcontext
+def orgs_create(name, kind, region_code):
+    with _session() as session:
+        try:
+            org = _accounts(session).create_organization(None, name, OrgKind(kind), region_code)
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(f"organization {org.id}: {org.name} ({org.kind.value})")
+
+
+@click.group("users", help="People who sign in.")
+def users_group():
+    pass
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option("--name", "display_name", required=True)
+@click.option("--org", "org_name", default=None, help="organization name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=None,
+              help="defaults from the organization's kind")
+@click.option("--level", type=click.Choice([lv.value for lv in OfficialLevel]), default=None,
+              help="for officials: provincial or national")
+@click.option("--tk-clearance", is_flag=True, help="official may see confidential TK")
+@click.password_option("--password", envvar="ABS_NEW_PASSWORD")
+@with_appcontext
+def users_create(email, display_name, org_name, role, level, tk_clearance, password):
+    from sqlalchemy import select
+
+    with _session() as session:
+        org = None
+        if org_name:
+            org = session.scalar(select(Organization).where(Organization.name == org_name))
+            if org is None:
+                raise click.ClickException(f"org: no organization named {org_name!r}")
+        try:
+            user = _accounts(session).create_user(
+                None, email=email, display_name=display_name, password=password,
+                organization=org, role=Role(role) if role else None,
+                official_level=OfficialLevel(level) if level else None,
+                tk_clearance=tk_clearance)
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(f"user {user.id}: {user.email} ({user.role.value})")
+
+
+@click.group("keylist", help="The key regulatory list of biological genetic resources.")
+def keylist_group():
+    pass
+
+
+@keylist_group.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def keylist_import(csv_file: Path):
+    """Replace the list with the taxa in CSV_FILE (columns: scientific_name, rank, category, note)."""
+    from abs_registry.declarations import keylist
+
+    with _session() as session:
+        try:
+            report = keylist.import_list(session, None, csv_file.read_text(encoding="utf-8"))
+        except DomainError as exc:
+            _fail(exc)
+    click.echo(f"added {report.added}, updated {report.updated}, "
+               f"deactivated {report.deactivated}; {report.reflagged} waiting declaration(s) "
+               "re-flagged")
+
+
+@click.group("demo", help="Demonstration data.")
+def demo_group():
+    pass
+
+
+@demo_group.command("load")
+@with_appcontext
+def demo_load():
+    """Load demo organizations, sign-ins and declarations in every state (idempotent)."""
+    from abs_registry import demo
+
+    with _session() as session:
+        created = demo.load(session, _ext().passwords)
+    click.echo("demo data loaded" if created else "demo data already present")
+    click.echo(demo.sign_in_help())
+
+
+@click.group("audit", help="The append-only history.")
+def audit_group():
+    pass
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify():
+    """Check the hash chain of the history; name the first row that was tampered with."""
+    from abs_registry.audit.writer import verify_chain
+
+    with _session() as session:
+        report = verify_chain(session)
+    if not report.ok:
+        raise click.ClickException(
+            f"history is broken at seq {report.first_bad_seq}: {report.problem}"
+        )
+    click.echo(f"history intact: {report.checked} events")
+
+
+@click.command("serve", help="Serve the registry (threaded development server).")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@with_appcontext
+def serve(host, port):
+    from werkzeug.serving import run_simple
+
+    click.echo(f"abs-registry is at http://{host}:{port}/  (API docs: /api/v1/docs)")
+    run_simple(host, port, current_app._get_current_object(), threaded=True,
+               use_reloader=False)
+
+
+def register_commands(app) -> None:
+    for command in (db_group, orgs_group, users_group, keylist_group, demo_group,
+                    audit_group, serve):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    from abs_registry.app import create_app
+
+    FlaskGroup(create_app=lambda: create_app(), add_default_commands=True,
+               help="abs-registry administration").main(prog_name="abs-registry")

@@ -1,0 +1,68 @@
+"""Settings come from the environment so that no secret ever needs to live in the repository."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = REPO_ROOT / "instance"
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(instance: Path) -> str:
+    """Read ABS_SECRET_KEY, or keep a generated key in the instance folder (mode 0600)."""
+    if key := os.environ.get("ABS_SECRET_KEY"):
+        return key
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+@dataclass
+class Settings:
+    instance_path: Path
+    database_url: str
+    secret_key: str
+    development: bool = False
+    secure_cookies: bool = True
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    # argon2id cost; tests lower it so that a suite creating hundreds of users stays quick.
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    login_attempts_per_15min: int = 10
+    register_page_size: int = 20
+    reference_country: str = "CN"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        instance = Path(os.environ.get("ABS_INSTANCE_PATH", DEFAULT_INSTANCE))
+        development = _flag("ABS_DEVELOPMENT", False)
+        values = dict(
+            instance_path=instance,
+            database_url=os.environ.get(
+                "ABS_DATABASE_URL", f"sqlite:///{instance / 'abs_registry.db'}"
+            ),
+            development=development,
+            secure_cookies=_flag("ABS_SECURE_COOKIES", not development),
+        )
+        values.update(overrides)
+        if "secret_key" not in values:
+            values["secret_key"] = _secret_key(Path(values["instance_path"]))
+        return cls(**values)

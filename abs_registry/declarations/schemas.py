@@ -1,0 +1,266 @@
+"""The boundary: what a declarant may send, and what the registry shows back.
+
+The same schemas parse the JSON API and the HTML forms, so a rule is written once and its
+message names the field in both.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from abs_registry import regions
+from abs_registry.declarations.models import (
+    Conservation,
+    MaterialType,
+    MoleculeType,
+    QuantityUnit,
+    TaxonRank,
+    TKDomain,
+    Visibility,
+)
+
+SCIENTIFIC_NAME = re.compile(r"^[A-Z][a-z]+(?:[ \-×.][\w.\-×'()]+)*$")
+INSDC_ACCESSION = re.compile(r"^[A-Z]{1,6}_?\d{5,12}(?:\.\d+)?$")
+REFERENCE = re.compile(r"^[A-Z]{2}-(?:GR|DSI|TK)-\d{4}-\d{6}$")
+
+
+def _text(max_len: int, *, required: bool = True, min_len: int = 1) -> fields.String:
+    return fields.String(
+        required=required,
+        allow_none=not required,
+        validate=validate.Length(min=min_len, max=max_len),
+    )
+
+
+def _enum(enum_cls) -> fields.Enum:
+    return fields.Enum(enum_cls, by_value=True, required=True)
+
+
+def _scientific_name(value: str) -> None:
+    if not SCIENTIFIC_NAME.match(value.strip()):
+        raise ValidationError(
+            "Not a scientific name: write the genus with a capital letter, e.g. Oryza rufipogon."
+        )
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class GeneticResourceIn(StrictSchema):
+    scientific_name = fields.String(
+        required=True, validate=[validate.Length(min=2, max=200), _scientific_name]
+    )
+    taxon_rank = _enum(TaxonRank)
+    ncbi_taxon_id = fields.Integer(
+        strict=False, allow_none=True, validate=validate.Range(min=1, max=99_999_999)
+    )
+    common_name = _text(200, required=False)
+    material_type = _enum(MaterialType)
+    quantity = fields.Decimal(
+        required=True,
+        places=None,
+        allow_nan=False,
+        validate=validate.Range(min=0, min_inclusive=False, max=10**12,
+                                error="Must be greater than 0 and at most 10^12."),
+    )
+    quantity_unit = _enum(QuantityUnit)
+    collection_region = fields.String(required=True)
+    latitude = fields.Decimal(required=True, allow_nan=False, validate=validate.Range(-90, 90))
+    longitude = fields.Decimal(
+        required=True, allow_nan=False, validate=validate.Range(-180, 180)
+    )
+    collection_date = fields.Date(required=True)
+    collector = _text(200)
+    holder = _text(200)
+    conservation = _enum(Conservation)
+    intended_use = _text(4000)
+
+    @validates("collection_region")
+    def _region(self, value: str, **_) -> None:
+        if not regions.is_valid(value):
+            raise ValidationError("Unknown administrative region code (6 digits, GB/T 2260).")
+
+    @validates("collection_date")
+    def _not_future(self, value: date, **_) -> None:
+        if value > date.today():
+            raise ValidationError("The collection date cannot be in the future.")
+
+
+class DSIIn(StrictSchema):
+    title = _text(300)
+    molecule_type = _enum(MoleculeType)
+    source_resources = fields.List(
+        fields.String(validate=validate.Regexp(REFERENCE, error="Not a reference number.")),
+        required=True,
+        validate=validate.Length(min=1, max=50,
+                                 error="Name between 1 and 50 source genetic resources."),
+    )
+    accessions = fields.List(
+        fields.String(
+            validate=validate.Regexp(INSDC_ACCESSION, error="Not an INSDC accession number.")
+        ),
+        load_default=list,
+        validate=validate.Length(max=200),
+    )
+
+
+class TraditionalKnowledgeIn(StrictSchema):
+    title = _text(300)
+    description = _text(10000)
+    domain = _enum(TKDomain)
+    associated_species = fields.List(
+        fields.String(validate=[validate.Length(min=2, max=200), _scientific_name]),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+    associated_resources = fields.List(
+        fields.String(validate=validate.Regexp(REFERENCE, error="Not a reference number.")),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+    visibility = _enum(Visibility)
+
+
+class UpdateMixin(Schema):
+    version = fields.Integer(required=True, strict=True)
+
+
+class GeneticResourceUpdate(GeneticResourceIn, UpdateMixin):
+    pass
+
+
+class DSIUpdate(DSIIn, UpdateMixin):
+    pass
+
+
+class TraditionalKnowledgeUpdate(TraditionalKnowledgeIn, UpdateMixin):
+    pass
+
+
+class ActionIn(StrictSchema):
+    comment = fields.String(load_default=None, allow_none=True,
+                            validate=validate.Length(max=4000))
+    version = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+class GeneticResourceOut(Schema):
+    scientific_name = fields.String()
+    taxon_rank = fields.Enum(TaxonRank, by_value=True)
+    ncbi_taxon_id = fields.Integer(allow_none=True)
+    common_name = fields.String(allow_none=True)
+    material_type = fields.Enum(MaterialType, by_value=True)
+    quantity = fields.Decimal(as_string=True)
+    quantity_unit = fields.Enum(QuantityUnit, by_value=True)
+    collection_region = fields.String()
+    latitude = fields.Decimal(as_string=True)
+    longitude = fields.Decimal(as_string=True)
+    collection_date = fields.Date()
+    collector = fields.String()
+    holder = fields.String()
+    conservation = fields.Enum(Conservation, by_value=True)
+    intended_use = fields.String()
+
+
+class DSIOut(Schema):
+    title = fields.String(attribute="dsi_title")
+    molecule_type = fields.Enum(MoleculeType, by_value=True)
+    source_resources = fields.Function(lambda d: [r.reference for r in d.source_resources])
+    accessions = fields.List(fields.String())
+
+
+class TraditionalKnowledgeOut(Schema):
+    title = fields.String(attribute="tk_title")
+    description = fields.String()
+    domain = fields.Enum(TKDomain, by_value=True)
+    associated_species = fields.List(fields.String())
+    associated_resources = fields.Function(
+        lambda d: [r.reference for r in d.associated_resources]
+    )
+
+
+class DeclarationOut(Schema):
+    reference = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    visibility = fields.String()
+    title = fields.String()
+    version = fields.Integer()
+    organization = fields.Function(lambda d: {"id": d.organization.id,
+                                              "name": d.organization.name})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    submitted_at = fields.DateTime(allow_none=True)
+    registered_at = fields.DateTime(allow_none=True)
+    needs_national_review = fields.Boolean()
+    key_list_matches = fields.List(fields.String())
+    supersedes = fields.Function(lambda d: d.supersedes.reference if d.supersedes else None)
+    genetic_resource = fields.Method("_gr")
+    dsi = fields.Method("_dsi")
+    traditional_knowledge = fields.Method("_tk")
+
+    def _gr(self, d):
+        return GeneticResourceOut().dump(d) if d.kind == "genetic_resource" else None
+
+    def _dsi(self, d):
+        return DSIOut().dump(d) if d.kind == "dsi" else None
+
+    def _tk(self, d):
+        return TraditionalKnowledgeOut().dump(d) if d.kind == "traditional_knowledge" else None
+
+
+class HistoryEventOut(Schema):
+    seq = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String(attribute="actor_name")
+    action = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+    data = fields.Dict()
+
+
+class RegisterQuery(StrictSchema):
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    kind = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["genetic_resource", "dsi", "traditional_knowledge"]),
+    )
+    taxon = fields.String(load_default=None, validate=validate.Length(max=200))
+    region = fields.String(load_default=None)
+    holder = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    registered_from = fields.Date(load_default=None)
+    registered_to = fields.Date(load_default=None)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @validates("region")
+    def _region(self, value: str | None, **_) -> None:
+        if value and not regions.is_valid(value):
+            raise ValidationError("Unknown administrative region code (6 digits, GB/T 2260).")
+
+
+class RegisterEntryOut(Schema):
+    reference = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    taxon = fields.String(allow_none=True)
+    region_code = fields.String(allow_none=True)
+    holder = fields.String(attribute="holder_name")
+    registered_on = fields.Date()
+
+
+class RegisterPageOut(Schema):
+    items = fields.List(fields.Nested(RegisterEntryOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer(metadata={"description": "exact up to total_capped_at"})
+    total_is_capped = fields.Boolean()
+    has_next = fields.Boolean()

@@ -1,0 +1,205 @@
+"""The public register: an index of registered public declarations and its search.
+
+Text is tokenized here, the same way for both databases: Latin words are folded to
+lower-case ASCII, and Chinese runs become single characters plus overlapping pairs (the
+bigram scheme search engines use for CJK), so that 水稻 finds 野生水稻 without a dictionary.
+SQLite keeps the tokens in an FTS5 table fed by triggers; PostgreSQL keeps a GIN index on
+to_tsvector('simple', document). Both are created by the migrations.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, literal_column, select, text
+from sqlalchemy.orm import Session
+
+from abs_registry import regions
+from abs_registry.declarations.models import (
+    Declaration,
+    DSIRecord,
+    GeneticResource,
+    Kind,
+    RegisterEntry,
+    TKRecord,
+)
+
+CJK_RUN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+TOKEN = re.compile(rf"[{CJK_RUN}]+|[0-9a-z]+")
+TOTAL_CAP = 1000
+
+
+def _fold(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _runs(value: str) -> list[str]:
+    return TOKEN.findall(_fold(value))
+
+
+def _is_cjk(run: str) -> bool:
+    return not run[0].isascii()
+
+
+def document_tokens(value: str) -> list[str]:
+    tokens: list[str] = []
+    for run in _runs(value):
+        if _is_cjk(run):
+            tokens.extend(run)
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            tokens.append(run)
+    return tokens
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    token: str
+    prefix: bool
+
+
+def query_terms(value: str) -> list[QueryTerm]:
+    terms: list[QueryTerm] = []
+    for run in _runs(value):
+        if not _is_cjk(run):
+            terms.append(QueryTerm(run, prefix=True))
+        elif len(run) == 1:
+            terms.append(QueryTerm(run, prefix=False))
+        else:
+            terms.extend(QueryTerm(run[i : i + 2], prefix=False) for i in range(len(run) - 1))
+    return terms[:32]
+
+
+def _document(decl: Declaration) -> str:
+    parts = [decl.reference, decl.title, decl.organization.name]
+    code = decl.region_code
+    if code:
+        parts += [code, regions.display_name(code, "zh"), regions.display_name(code, "en")]
+    match decl:
+        case GeneticResource():
+            parts += [decl.scientific_name, decl.common_name or "", decl.collector,
+                      decl.holder, decl.intended_use, decl.material_type.value]
+        case DSIRecord():
+            parts += decl.accessions + [r.scientific_name for r in decl.source_resources]
+            parts.append(decl.molecule_type.value)
+        case TKRecord():
+            parts += [decl.description, decl.domain.value, *decl.associated_species]
+    return " ".join(document_tokens(" ".join(p for p in parts if p)))
+
+
+def _primary_taxon(decl: Declaration) -> str | None:
+    names = decl.taxon_names
+    return names[0] if names else None
+
+
+def index(session: Session, decl: Declaration) -> None:
+    taxon = _primary_taxon(decl)
+    code = decl.region_code
+    session.add(
+        RegisterEntry(
+            declaration_id=decl.id,
+            reference=decl.reference,
+            kind=decl.kind,
+            title=decl.title[:300],
+            taxon=taxon,
+            taxon_key=taxon.casefold() if taxon else None,
+            genus_key=taxon.split()[0].casefold() if taxon else None,
+            region_code=code,
+            province_code=regions.province_code(code) if code else None,
+            holder_id=decl.organization_id,
+            holder_name=decl.organization.name,
+            registered_on=decl.registered_at.date(),
+            document=_document(decl),
+        )
+    )
+
+
+def unindex(session: Session, decl: Declaration) -> None:
+    entry = session.get(RegisterEntry, decl.id)
+    if entry is not None:
+        session.delete(entry)
+
+
+@dataclass
+class RegisterQuery:
+    q: str | None = None
+    kind: str | None = None
+    taxon: str | None = None
+    region: str | None = None
+    holder: int | None = None
+    registered_from: date | None = None
+    registered_to: date | None = None
+    page: int = 1
+    per_page: int = 20
+
+
+@dataclass
+class RegisterPage:
+    items: list[RegisterEntry]
+    page: int
+    per_page: int
+    total: int
+    total_is_capped: bool
+    has_next: bool
+
+
+def _text_filter(session: Session, terms: list[QueryTerm]):
+    if session.bind.dialect.name == "postgresql":
+        tsquery = " & ".join(f"{t.token}:*" if t.prefix else t.token for t in terms)
+        vector = func.to_tsvector(literal_column("'simple'::regconfig"), RegisterEntry.document)
+        return vector.op("@@")(
+            func.to_tsquery(literal_column("'simple'::regconfig"), tsquery)
+        )
+    match = " ".join(f'"{t.token}"*' if t.prefix else f'"{t.token}"' for t in terms)
+    rows = text("SELECT rowid FROM register_fts WHERE register_fts MATCH :match").bindparams(
+        match=match
+    )
+    return RegisterEntry.declaration_id.in_(rows)
+
+
+def search(session: Session, query: RegisterQuery) -> RegisterPage:
+    stmt = select(RegisterEntry)
+    if query.q and (terms := query_terms(query.q)):
+        stmt = stmt.where(_text_filter(session, terms))
+    if query.kind:
+        stmt = stmt.where(RegisterEntry.kind == Kind(query.kind))
+    if query.taxon:
+        key = " ".join(query.taxon.split()).casefold()
+        column = RegisterEntry.genus_key if " " not in key else RegisterEntry.taxon_key
+        stmt = stmt.where(column == key)
+    if query.region:
+        if query.region.endswith("0000"):
+            stmt = stmt.where(RegisterEntry.province_code == query.region)
+        else:
+            stmt = stmt.where(RegisterEntry.region_code == query.region)
+    if query.holder:
+        stmt = stmt.where(RegisterEntry.holder_id == query.holder)
+    if query.registered_from:
+        stmt = stmt.where(RegisterEntry.registered_on >= query.registered_from)
+    if query.registered_to:
+        stmt = stmt.where(RegisterEntry.registered_on <= query.registered_to)
+
+    offset = (query.page - 1) * query.per_page
+    rows = list(
+        session.scalars(
+            stmt.order_by(RegisterEntry.registered_on.desc(), RegisterEntry.declaration_id.desc())
+            .offset(offset)
+            .limit(query.per_page + 1)
+        )
+    )
+    has_next = len(rows) > query.per_page
+    counted = session.scalar(
+        select(func.count()).select_from(stmt.limit(TOTAL_CAP + 1).subquery())
+    )
+    return RegisterPage(
+        items=rows[: query.per_page],
+        page=query.page,
+        per_page=query.per_page,
+        total=min(counted, TOTAL_CAP),
+        total_is_capped=counted > TOTAL_CAP,
+        has_next=has_next,
+    )

@@ -1,0 +1,177 @@
+"""Demonstration data: one of each kind of organization, their sign-ins, and declarations in
+every state, so that a newcomer sees the whole life of a declaration at first start."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from abs_registry.auth.models import OfficialLevel, Organization, OrgKind, Role
+from abs_registry.auth.passwords import Passwords
+from abs_registry.auth.service import AccountService
+from abs_registry.declarations import keylist, schemas
+from abs_registry.declarations.models import Kind
+from abs_registry.declarations.service import DeclarationService
+
+PASSWORD = "demo-password-2026"
+KEY_LIST = Path(__file__).parent / "data" / "key_list_demo.csv"
+ACCOUNTS = [
+    ("enterprise@demo.abs-registry.cn", "Li Wei", "enterprise: declares resources and DSI"),
+    ("institute@demo.abs-registry.cn", "Zhang Min", "research institute"),
+    ("community@demo.abs-registry.cn", "Yan Kham", "community steward: declares TK"),
+    ("official@demo.abs-registry.cn", "Wang Fang", "national official with TK clearance"),
+    ("provincial@demo.abs-registry.cn", "Chen Jie", "provincial official"),
+]
+
+
+def sign_in_help() -> str:
+    lines = [f"  {email:36} {PASSWORD}   ({what})" for email, _n, what in ACCOUNTS]
+    return "Demo sign-ins:\n" + "\n".join(lines)
+
+
+def _gr(name, rank, common, material, qty, unit, region, lat, lon, collected, use, **extra):
+    return dict(scientific_name=name, taxon_rank=rank, common_name=common,
+                material_type=material, quantity=qty, quantity_unit=unit,
+                collection_region=region, latitude=lat, longitude=lon,
+                collection_date=collected.isoformat(), collector=extra.get("collector", "Li Wei"),
+                holder=extra.get("holder", "Yunnan Herbal Biotech germplasm store"),
+                conservation=extra.get("conservation", "ex_situ"), intended_use=use,
+                ncbi_taxon_id=extra.get("ncbi"))
+
+
+INPUT = {
+    Kind.GENETIC_RESOURCE: schemas.GeneticResourceIn,
+    Kind.DSI: schemas.DSIIn,
+    Kind.TRADITIONAL_KNOWLEDGE: schemas.TraditionalKnowledgeIn,
+}
+
+
+def _validating(create):
+    """Demo records pass through the same schemas as user input."""
+    def wrapped(actor, kind, raw):
+        return create(actor, kind, INPUT[kind]().load(raw))
+    return wrapped
+
+
+def load(session: Session, passwords: Passwords) -> bool:
+    if session.scalar(select(Organization).where(Organization.name == "Yunnan Herbal Biotech Co., Ltd.")):
+        return False
+    accounts = AccountService(session, passwords)
+    enterprise = accounts.create_organization(None, "Yunnan Herbal Biotech Co., Ltd.",
+                                              OrgKind.ENTERPRISE, "530100")
+    institute = accounts.create_organization(None, "Kunming Institute of Botany",
+                                             OrgKind.RESEARCH_INSTITUTE, "530100")
+    community = accounts.create_organization(None, "Menghai Dai Community",
+                                             OrgKind.COMMUNITY, "532822")
+    ministry = accounts.create_organization(None, "National ABS Competent Authority",
+                                            OrgKind.AUTHORITY, "110000")
+    province = accounts.create_organization(None, "Yunnan Provincial ABS Office",
+                                            OrgKind.AUTHORITY, "530000")
+    member = accounts.create_user(None, email=ACCOUNTS[0][0], display_name=ACCOUNTS[0][1],
+                                  password=PASSWORD, organization=enterprise)
+    researcher = accounts.create_user(None, email=ACCOUNTS[1][0], display_name=ACCOUNTS[1][1],
+                                      password=PASSWORD, organization=institute)
+    steward = accounts.create_user(None, email=ACCOUNTS[2][0], display_name=ACCOUNTS[2][1],
+                                   password=PASSWORD, organization=community, locale="zh_Hans_CN")
+    national = accounts.create_user(None, email=ACCOUNTS[3][0], display_name=ACCOUNTS[3][1],
+                                    password=PASSWORD, organization=ministry, role=Role.OFFICIAL,
+                                    official_level=OfficialLevel.NATIONAL, tk_clearance=True)
+    provincial = accounts.create_user(None, email=ACCOUNTS[4][0], display_name=ACCOUNTS[4][1],
+                                      password=PASSWORD, organization=province,
+                                      role=Role.OFFICIAL, official_level=OfficialLevel.PROVINCIAL)
+    accounts.create_user(None, email="admin@demo.abs-registry.cn", display_name="Registry admin",
+                         password=PASSWORD, organization=None, role=Role.ADMIN)
+    keylist.import_list(session, None, KEY_LIST.read_text(encoding="utf-8"))
+
+    svc = DeclarationService(session)
+    GR = Kind.GENETIC_RESOURCE
+    svc.create = _validating(svc.create)
+
+    tea = svc.create(member, GR, _gr(
+        "Camellia sinensis var. assamica", "variety", "Pu'er ancient tea", "seed", "2.5", "kg",
+        "532822", "21.9593", "100.4500", date(2025, 10, 12),
+        "Screening of caffeine-synthase variants for low-caffeine cultivars", ncbi=361243))
+    svc.transition(member, tea.reference, "submit")
+    svc.transition(national, tea.reference, "register", "Provenance and permits in order.")
+
+    rice = svc.create(researcher, GR, _gr(
+        "Oryza rufipogon", "species", "Common wild rice", "seed", "500", "g", "451000",
+        "23.9000", "106.6167", date(2025, 9, 3), "Disease-resistance gene mapping",
+        conservation="in_situ", holder="Kunming Institute of Botany seed bank", ncbi=4529))
+    svc.transition(researcher, rice.reference, "submit")
+
+    artemisia = svc.create(member, GR, _gr(
+        "Artemisia annua", "species", "Sweet wormwood", "plant_part", "12", "kg", "530100",
+        "25.0400", "102.7100", date(2026, 5, 20), "Artemisinin content survey", ncbi=35608))
+    svc.transition(member, artemisia.reference, "submit")
+
+    yeast = svc.create(member, GR, _gr(
+        "Saccharomyces cerevisiae", "strain", "Pu'er fermentation yeast", "strain", "20",
+        "items", "532800", "22.0100", "100.8000", date(2026, 3, 2),
+        "Fermentation starter development", ncbi=4932))
+    svc.transition(member, yeast.reference, "submit")
+    svc.transition(provincial, yeast.reference, "return",
+                   "Give the strain's isolation source and the collection permit number.")
+
+    svc.create(member, GR, _gr(
+        "Amomum tsao-ko", "species", "Black cardamom", "seed", "1", "kg", "533100",
+        "24.4300", "98.5800", date(2026, 8, 15), "Essential oil profiling"))
+
+    fake = svc.create(member, GR, _gr(
+        "Dendrobium officinale", "species", "Tiepi shihu", "tissue", "50", "g", "530700",
+        "26.8700", "100.2300", date(2026, 1, 9), "Polysaccharide extraction trials"))
+    svc.transition(member, fake.reference, "submit")
+    svc.transition(national, fake.reference, "reject",
+                   "The collection site lies in a nature reserve core zone; no collection "
+                   "permit was given.")
+
+    old = svc.create(member, GR, _gr(
+        "Zingiber officinale", "species", "Ginger", "plant_part", "5", "kg", "530100",
+        "25.0000", "102.7000", date(2025, 6, 1), "Gingerol yield comparison"))
+    svc.transition(member, old.reference, "submit")
+    svc.transition(provincial, old.reference, "register")
+    svc.transition(member, old.reference, "withdraw", "The material was destroyed in storage.")
+
+    first = svc.create(member, GR, _gr(
+        "Camellia taliensis", "species", "Dali tea", "seed", "300", "g", "532800",
+        "22.3000", "100.6000", date(2025, 11, 2), "Catechin profiling"))
+    svc.transition(member, first.reference, "submit")
+    svc.transition(provincial, first.reference, "register")
+    amendment = svc.amend(member, first.reference)
+    svc.update(member, amendment.reference, {"quantity": Decimal("450"),
+                                             "version": amendment.version})
+    svc.transition(member, amendment.reference, "submit")
+    svc.transition(provincial, amendment.reference, "register", "Quantity corrected.")
+
+    dsi = svc.create(member, Kind.DSI, dict(
+        title="Caffeine synthase (TCS1) coding sequences of Pu'er ancient tea",
+        molecule_type="dna", source_resources=[tea.reference], accessions=["MN123456.1"]))
+    svc.transition(member, dsi.reference, "submit")
+    svc.transition(national, dsi.reference, "register")
+
+    TK = Kind.TRADITIONAL_KNOWLEDGE
+    public_tk = svc.create(steward, TK, dict(
+        title="傣族普洱古茶园管理 Dai ancient tea garden management",
+        description="Shade-grown tea under forest canopy, with pruning timed to the Dai "
+        "calendar; practised in Menghai for generations.",
+        domain="agriculture", associated_species=["Camellia sinensis var. assamica"],
+        associated_resources=[tea.reference], visibility="public"))
+    svc.transition(steward, public_tk.reference, "submit")
+    svc.transition(national, public_tk.reference, "register")
+
+    community_tk = svc.create(steward, TK, dict(
+        title="傣医药浴配方 Dai medicinal bath formula",
+        description="A bath of several forest plants used after childbirth. The exact "
+        "formula is held by the community's healers.",
+        domain="traditional_medicine", associated_species=["Zingiber officinale"],
+        visibility="community"))
+    svc.transition(steward, community_tk.reference, "submit")
+
+    svc.create(steward, TK, dict(
+        title="Sacred grove rites", description="Held by the elders; not for outsiders.",
+        domain="folklore", visibility="secret"))
+    return True

@@ -1,0 +1,19 @@
+"""Imports every model module, so that Base.metadata knows every table (used by migrations)."""
+
+from abs_registry.audit.models import AuditChainHead, AuditEvent  # noqa: F401
+from abs_registry.auth.models import (  # noqa: F401
+    ApiToken,
+    AuthSession,
+    LoginAttempt,
+    Organization,
+    User,
+)
+from abs_registry.declarations.models import (  # noqa: F401
+    Declaration,
+    DSIRecord,
+    GeneticResource,
+    KeyListEntry,
+    RegisterEntry,
+    TKRecord,
+)
+from abs_registry.references import Counter  # noqa: F401

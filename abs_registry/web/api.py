@@ -1,0 +1,59 @@
+"""The JSON API under /api/v1: flask-smorest builds the OpenAPI document from the schemas."""
+
+from __future__ import annotations
+
+from flask import Blueprint as FlaskBlueprint
+from flask import request
+from flask_smorest import Api
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from abs_registry.errors import DomainError
+
+OPENAPI_PATH = "/api/v1/openapi.json"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+
+
+def require_json_body() -> None:
+    """Refuse bodies that are not JSON, instead of reading them as an empty object."""
+    if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
+        if not request.is_json:
+            raise UnsupportedMediaType(
+                "send the body as application/json", field="content_type"
+            )
+
+
+def init_app(app) -> Api:
+    app.config.update(
+        API_TITLE="abs-registry",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Declarations of genetic resources, DSI and traditional "
+                "knowledge; the review workflow; the public register.",
+            },
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+            },
+        },
+    )
+    api = Api(app)
+
+    from abs_registry.auth.api import blp as auth_blp
+    from abs_registry.declarations.api import blp as declarations_blp
+
+    for blp in (auth_blp, declarations_blp):
+        blp.before_request(require_json_body)
+        api.register_blueprint(blp)
+
+    docs: FlaskBlueprint = get_swaggerui_blueprint(
+        "/api/v1/docs", OPENAPI_PATH, config={"app_name": "abs-registry API"},
+        blueprint_name="api_docs",
+    )
+    app.register_blueprint(docs)
+    return api

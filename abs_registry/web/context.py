@@ -1,0 +1,44 @@
+"""Per-request access to the database session, the services and the acting user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from abs_registry.auth.models import User
+from abs_registry.auth.service import AccountService
+from abs_registry.declarations.service import DeclarationService
+
+
+def db() -> Session:
+    if "db" not in g:
+        g.db = current_app.extensions["abs"].session_factory()
+    return g.db
+
+
+def close_db(_exc=None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def actor() -> User | None:
+    return g.get("actor")
+
+
+def accounts() -> AccountService:
+    ext = current_app.extensions["abs"]
+    s = ext.settings
+    return AccountService(
+        db(),
+        ext.passwords,
+        idle=timedelta(minutes=s.session_idle_minutes),
+        absolute=timedelta(hours=s.session_absolute_hours),
+        login_attempts=s.login_attempts_per_15min,
+    )
+
+
+def declarations() -> DeclarationService:
+    return DeclarationService(db(), country=current_app.extensions["abs"].settings.reference_country)

@@ -1,0 +1,85 @@
+"""The one mapping from errors to HTTP answers: JSON under /api/, a page elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from marshmallow import ValidationError as SchemaError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from abs_registry.auth.identity import is_api_request
+from abs_registry.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+WEBARGS_LOCATIONS = ("json", "query", "form", "files", "headers", "view_args", "path")
+
+
+def _flatten(messages: dict) -> dict[str, list[str]]:
+    """webargs nests messages by location ({"json": {"field": [...]}}); the API names fields."""
+    flat: dict[str, list[str]] = {}
+    for location, by_field in messages.items():
+        if location in WEBARGS_LOCATIONS and isinstance(by_field, dict):
+            for field, problems in by_field.items():
+                key = location if field == "_schema" else field
+                flat[key] = _as_list(problems)
+        else:
+            flat[location] = _as_list(by_field)
+    return flat
+
+
+def _as_list(problems) -> list:
+    if isinstance(problems, list):
+        return problems
+    if isinstance(problems, dict):
+        return [problems]
+    return [str(problems)]
+
+
+def _answer(status: int, errors: dict, extra: dict | None = None):
+    if is_api_request():
+        body = {"errors": errors, **(extra or {})}
+        return jsonify(body), status
+    message = "; ".join(m if isinstance(m, str) else str(m) for ms in errors.values() for m in ms)
+    return render_template("error.html", status=status, message=message), status
+
+
+def handle_domain(exc: DomainError):
+    extra = {k: v for k, v in exc.details.items()}
+    return _answer(exc.status, exc.as_errors(), extra)
+
+
+def handle_schema(exc: SchemaError):
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return _answer(422, _flatten(messages))
+
+
+def handle_http(exc: HTTPException):
+    data = getattr(exc, "data", None) or {}
+    if "messages" in data:
+        response = _answer(exc.code, _flatten(data["messages"]))
+    else:
+        response = _answer(exc.code or 500, {"_schema": [exc.description or exc.name]})
+    if exc.code == 405 and is_api_request():
+        body, status = response
+        body.headers["Allow"] = ", ".join(exc.valid_methods or [])
+    return response
+
+
+def handle_stale(_exc: StaleDataError):
+    return _answer(409, {"version": ["the record was changed by someone else; reload it"]})
+
+
+def handle_unexpected(exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _answer(500, {"_schema": ["internal error; it has been logged"]})
+
+
+def register(app) -> None:
+    app.register_error_handler(DomainError, handle_domain)
+    app.register_error_handler(SchemaError, handle_schema)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(StaleDataError, handle_stale)
+    app.register_error_handler(Exception, handle_unexpected)
