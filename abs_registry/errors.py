@@ -85,5 +85,9 @@ class StaleVersion(Conflict):
         )
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+
+
 class TooManyRequests(DomainError):
     status = 429

@@ -13,9 +13,7 @@ DIALECT_ONLY = {"register_fts", "register_fts_data", "register_fts_idx", "regist
 def include_object(obj, name, type_, reflected, compare_to):
     if type_ == "table" and name in DIALECT_ONLY:
         return False
-    if type_ == "index" and name and name.startswith("ix_register_entries_document"):
-        return False
-    return True
+    return not (type_ == "index" and (name or "").startswith("ix_register_entries_document"))
 
 
 def render_item(type_, obj, autogen_context):

@@ -7,22 +7,18 @@ from flask import request
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from abs_registry.errors import DomainError
+from abs_registry.errors import UnsupportedMediaType
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 
 
-class UnsupportedMediaType(DomainError):
-    status = 415
-
-
 def require_json_body() -> None:
     """Refuse bodies that are not JSON, instead of reading them as an empty object."""
-    if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
-        if not request.is_json:
-            raise UnsupportedMediaType(
-                "send the body as application/json", field="content_type"
-            )
+    if not request.path.startswith("/api/"):
+        return
+    has_body = request.method in {"POST", "PUT", "PATCH"} and request.content_length
+    if has_body and not request.is_json:
+        raise UnsupportedMediaType("send the body as application/json", field="content_type")
 
 
 def init_app(app) -> Api:
@@ -48,8 +44,8 @@ def init_app(app) -> Api:
     from abs_registry.declarations.api import blp as declarations_blp
 
     for blp in (auth_blp, declarations_blp):
-        blp.before_request(require_json_body)
         api.register_blueprint(blp)
+    app.before_request(require_json_body)
 
     docs: FlaskBlueprint = get_swaggerui_blueprint(
         "/api/v1/docs", OPENAPI_PATH, config={"app_name": "abs-registry API"},
