@@ -6,10 +6,29 @@ from flask import Blueprint as FlaskBlueprint
 from flask import request
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
+from marshmallow import Schema, fields
 
 from abs_registry.errors import UnsupportedMediaType
 
 OPENAPI_PATH = "/api/v1/openapi.json"
+
+
+class ErrorOut(Schema):
+    """What every 4xx and 5xx answer of the API carries (see web/errors.py)."""
+
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "messages by field name, or by the rule that was broken",
+                  "example": {"latitude": ["Must be between -90 and 90."]}},
+    )
+    state = fields.String(metadata={"description": "on 409: the record's current state"})
+    allowed = fields.List(fields.String(),
+                          metadata={"description": "on 409: the moves allowed now"})
+
+
+class RegistryApi(Api):
+    ERROR_SCHEMA = ErrorOut
 
 
 def require_json_body() -> None:
@@ -38,7 +57,7 @@ def init_app(app) -> Api:
             },
         },
     )
-    api = Api(app)
+    api = RegistryApi(app)
 
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
