@@ -45,6 +45,42 @@ class MeOut(Schema):
     )
 
 
+class MemberIn(StrictSchema):
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=12, max=128),
+                             metadata={"description": "initial password, 12 to 128 characters"})
+
+
+class MemberOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+@blp.route("/organization/members", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, MemberOut(many=True))
+def list_members():
+    """The people of the caller's own organization."""
+    return context.accounts().members(context.actor())
+
+
+@blp.route("/organization/members", methods=["POST"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.arguments(MemberIn)
+@blp.response(201, MemberOut)
+def add_member(data):
+    """Add a colleague to the caller's own organization; they get the organization's role."""
+    return context.accounts().add_member(context.actor(), **data)
+
+
 @blp.route("/tokens", methods=["POST"])
 @blp.arguments(TokenRequest)
 @blp.response(201, NewTokenOut)

@@ -46,6 +46,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def may_manage_members(actor: User | None) -> bool:
+    return (actor is not None and actor.active and actor.organization_id is not None
+            and actor.role in (Role.MEMBER, Role.STEWARD))
+
+
 @dataclass
 class AccountService:
     session: Session
@@ -86,6 +91,11 @@ class AccountService:
                     tk_clearance: bool = False, locale: str | None = None) -> User:
         """actor None is the administrator's CLI or the self-registration of a new organization."""
         email = normalize_email(email)
+        if not 3 <= len(email) <= 254 or "@" not in email:
+            raise ValidationError({"email": ["Give an e-mail address of at most 254 characters."]})
+        display_name = " ".join(display_name.split())
+        if not 1 <= len(display_name) <= 120:
+            raise ValidationError({"display_name": ["Give a name of 1 to 120 characters."]})
         self._check_password(password)
         if role is None:
             if organization is None:
@@ -95,14 +105,12 @@ class AccountService:
             official_level = OfficialLevel.PROVINCIAL
         if role is not Role.OFFICIAL:
             official_level = None
-        if actor is not None and actor.role is not Role.ADMIN and (
-            organization is None or actor.organization_id != organization.id
-        ):
-            raise PermissionDenied("you may only add people to your own organization")
+        if actor is not None and actor.role is not Role.ADMIN:
+            self._require_may_add(actor, organization, role, tk_clearance)
         with unit_of_work(self.session):
             if self.session.scalar(select(User.id).where(User.email == email)):
                 raise Conflict("this e-mail address already has an account", field="email")
-            user = User(email=email, display_name=display_name.strip(),
+            user = User(email=email, display_name=display_name,
                         password_hash=self.passwords.hash(password), role=role,
                         organization=organization, official_level=official_level,
                         tk_clearance=tk_clearance, locale=locale, active=True)
@@ -112,6 +120,39 @@ class AccountService:
                          subject_id=user.id, subject_ref=f"USER-{user.id}", action="create",
                          data={"role": role.value, "organization_id": user.organization_id})
         return user
+
+    def _require_may_add(self, actor: User, organization: Organization | None, role: Role,
+                         tk_clearance: bool) -> None:
+        """A colleague may only be what the organization's kind makes its people.
+
+        Officials and administrators come from the administrator's CLI, so that nobody can
+        make themselves, or a friend, a reviewer.
+        """
+        if organization is None or actor.organization_id != organization.id:
+            raise PermissionDenied("you may only add people to your own organization")
+        if not may_manage_members(actor):
+            raise PermissionDenied(
+                "only members and stewards of an organization may add colleagues; officials "
+                "are set up by an administrator", rule="role")
+        if role is not ROLE_FOR_ORG_KIND[organization.kind] or tk_clearance:
+            raise PermissionDenied("only an administrator may grant this role", rule="role")
+
+    def members(self, actor: User | None) -> list[User]:
+        """The people of the caller's own organization."""
+        if actor is None or actor.organization_id is None:
+            raise NotFound("organization")
+        return list(self.session.scalars(
+            select(User).where(User.organization_id == actor.organization_id)
+            .order_by(func.lower(User.display_name), User.id)
+        ))
+
+    def add_member(self, actor: User, *, email: str, display_name: str,
+                   password: str) -> User:
+        """A member or steward adds a colleague to their own organization, with its role."""
+        if actor.organization is None:
+            raise NotFound("organization")
+        return self.create_user(actor, email=email, display_name=display_name,
+                                password=password, organization=actor.organization)
 
     def register_organization(self, *, organization_name: str, kind: OrgKind,
                               region_code: str | None, display_name: str, email: str,

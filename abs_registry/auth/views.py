@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, registering an organization, and managing one's API tokens."""
+"""Sign-in, sign-out, registering an organization, its members, and one's API tokens."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from abs_registry import regions
 from abs_registry.auth import identity
 from abs_registry.auth.identity import login_required
 from abs_registry.auth.models import OrgKind
+from abs_registry.auth.service import may_manage_members
 from abs_registry.declarations.schemas import StrictSchema
-from abs_registry.errors import DomainError, ValidationError
+from abs_registry.errors import Conflict, DomainError, ValidationError
 from abs_registry.web import context, forms
 
 bp = Blueprint("auth", __name__)
@@ -40,6 +41,12 @@ class RegisterForm(StrictSchema):
         code = data.get("region_code")
         if code and not regions.is_valid(code):
             raise SchemaError("Unknown administrative region code.", field_name="region_code")
+
+
+class MemberForm(StrictSchema):
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(min=12, max=128))
 
 
 class TokenForm(StrictSchema):
@@ -129,3 +136,33 @@ def revoke_token(token_id: int):
     context.accounts().revoke_token(context.actor(), token_id)
     flash(_("The token is revoked."))
     return redirect(url_for("auth.account"))
+
+
+def _organization_page(values: dict, errors: dict, status: int = 200):
+    actor = context.actor()
+    members = context.accounts().members(actor)
+    return render_template("auth/organization.html", organization=actor.organization,
+                           members=members, may_add=may_manage_members(actor),
+                           values=values, errors=errors), status
+
+
+@bp.get("/organization")
+@login_required
+def organization():
+    return _organization_page({}, {})
+
+
+@bp.post("/organization/members")
+@login_required
+def add_member():
+    values: dict = {}
+    try:
+        values, data = forms.read(MemberForm())
+        member = context.accounts().add_member(
+            context.actor(), email=data["email"], display_name=data["display_name"],
+            password=data["password"])
+    except (ValidationError, Conflict) as exc:
+        return _organization_page(values, forms.errors_of(exc), exc.status)
+    flash(_("%(name)s can now sign in as a member of your organization.",
+            name=member.display_name))
+    return redirect(url_for("auth.organization"))
