@@ -13,7 +13,7 @@ from abs_registry.declarations import schemas as s
 from abs_registry.declarations import search
 from abs_registry.declarations.models import Declaration, Kind
 from abs_registry.errors import ValidationError
-from abs_registry.web import context, forms
+from abs_registry.web import context, forms, labels
 
 bp = Blueprint("declarations", __name__)
 
@@ -138,7 +138,7 @@ def act(reference: str, action: str):
             allowed=service.allowed_actions(context.actor(), decl),
             errors=forms.errors_of(exc), failed_action=action,
         ), 422
-    flash(_("Done: %(action)s.", action=_(action)))
+    flash(_("Done: %(action)s.", action=labels.label(action)))
     return redirect(url_for("declarations.show", reference=reference))
 
 
