@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from abs_registry.audit.models import AuditChainHead, AuditEvent
@@ -42,18 +43,27 @@ def chain_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + _canonical(event)).hexdigest()
 
 
-def _advance_head(session: Session) -> tuple[int, str]:
-    """Take the chain's lock by writing to its head row before reading it."""
-    row = session.execute(
+def _bump_head(session: Session):
+    return session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == 1)
         .values(seq=AuditChainHead.seq + 1)
         .returning(AuditChainHead.seq, AuditChainHead.head_hash)
     ).first()
+
+
+def _advance_head(session: Session) -> tuple[int, str]:
+    """Take the chain's lock by writing to its head row before reading it.
+
+    The first writer of a new registry creates the head row; ON CONFLICT DO NOTHING makes
+    the writers racing it wait for that row instead of failing on its primary key.
+    """
+    row = _bump_head(session)
     if row is None:
-        session.add(AuditChainHead(id=1, seq=1, head_hash=GENESIS))
-        session.flush()
-        return 1, GENESIS
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        session.execute(insert(AuditChainHead).values(id=1, seq=0, head_hash=GENESIS)
+                        .on_conflict_do_nothing())
+        row = _bump_head(session)
     return row.seq, row.head_hash
 
 
