@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -14,7 +15,7 @@ BEARER = [{"bearerAuth": []}]
 
 
 class TokenRequest(StrictSchema):
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=1, max=128))
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
@@ -87,7 +88,7 @@ def add_member(data):
 def create_token(data):
     """Sign in with e-mail and password and receive a new bearer token."""
     accounts = context.accounts()
-    user = accounts.authenticate(data["email"], data["password"])
+    user = accounts.authenticate(data["email"], data["password"], request.remote_addr)
     token, secret = accounts.issue_token(user, data["name"])
     token.token = secret
     return token

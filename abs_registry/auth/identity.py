@@ -39,6 +39,13 @@ def load_actor() -> None:
 
 
 def sign_in(user) -> None:
+    """Start a new server-side session with a new id, ending the one the browser had.
+
+    A cookie planted before sign-in, or left over from another account, must not become or
+    stay a signed-in session (session fixation); clearing also renews the CSRF token.
+    """
+    if token := session.get(SESSION_KEY):
+        context.accounts().end_session(token)
     session.clear()
     session[SESSION_KEY] = context.accounts().start_session(user)
     session.permanent = True

@@ -118,10 +118,12 @@ class AuthSession(Base):
 
 
 class LoginAttempt(Base):
-    """Failed sign-ins, counted per e-mail address to slow down password guessing."""
+    """Failed sign-ins, counted per e-mail address (guessing one password) and per client
+    address (trying one password on many accounts)."""
 
     __tablename__ = "login_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), index=True)
+    client_ip: Mapped[str | None] = mapped_column(String(45), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from abs_registry import regions
 from abs_registry.audit import writer as audit
@@ -58,6 +58,7 @@ class AccountService:
     idle: timedelta = timedelta(minutes=30)
     absolute: timedelta = timedelta(hours=12)
     login_attempts: int = 10
+    client_attempts: int = 100
 
     # --- organizations and users -----------------------------------------------------------
 
@@ -172,26 +173,41 @@ class AccountService:
 
     # --- signing in -------------------------------------------------------------------------
 
-    def authenticate(self, email: str, password: str) -> User:
-        email = normalize_email(email)
-        since = utcnow() - LOGIN_WINDOW
-        failures = self.session.scalar(
-            select(func.count()).where(LoginAttempt.email == email, LoginAttempt.at >= since)
-        )
-        if failures >= self.login_attempts:
-            raise TooManyRequests("too many failed sign-ins; try again in 15 minutes",
-                                  field="email")
+    def authenticate(self, email: str, password: str, client_ip: str | None = None) -> User:
+        """Check a password, refusing once an address or a client has failed too often.
+
+        The limit per client slows down trying one common password on many accounts. It
+        needs the client's own address: behind a reverse proxy, configure the app so that
+        ``remote_addr`` is the client's, or every user shares the proxy's budget.
+        """
+        email = normalize_email(email)[:254]
+        client_ip = (client_ip or None) and client_ip[:45]
+        self._refuse_if_throttled(email, client_ip)
         user = self.session.scalar(select(User).where(User.email == email))
         ok = self.passwords.verify(user.password_hash if user else None, password)
         if not ok or not user.active:
+            now = utcnow()
             with unit_of_work(self.session):
-                self.session.add(LoginAttempt(email=email, at=utcnow()))
+                self.session.execute(
+                    delete(LoginAttempt).where(LoginAttempt.at < now - LOGIN_WINDOW))
+                self.session.add(LoginAttempt(email=email, client_ip=client_ip, at=now))
             raise NotAuthenticated("e-mail address or password is wrong")
         with unit_of_work(self.session):
             self.session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
             if self.passwords.needs_rehash(user.password_hash):
                 user.password_hash = self.passwords.hash(password)
         return user
+
+    def _refuse_if_throttled(self, email: str, client_ip: str | None) -> None:
+        since = utcnow() - LOGIN_WINDOW
+        recent = select(func.count()).where(LoginAttempt.at >= since)
+        if self.session.scalar(recent.where(LoginAttempt.email == email)) >= self.login_attempts:
+            raise TooManyRequests("too many failed sign-ins; try again in 15 minutes",
+                                  field="email")
+        if client_ip is not None and self.session.scalar(
+                recent.where(LoginAttempt.client_ip == client_ip)) >= self.client_attempts:
+            raise TooManyRequests("too many failed sign-ins from your network; try again in "
+                                  "15 minutes", field="email")
 
     def start_session(self, user: User) -> str:
         """A fresh random session id at every sign-in; only its digest is stored."""
@@ -259,7 +275,11 @@ class AccountService:
         return token
 
     def user_for_token(self, secret: str) -> User | None:
-        token = self.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+        # One query for the token, its user and the user's organization: every API call needs all three.
+        token = self.session.scalar(
+            select(ApiToken).where(ApiToken.token_hash == digest(secret))
+            .options(joinedload(ApiToken.user).joinedload(User.organization))
+        )
         if token is None or token.revoked_at is not None or not token.user.active:
             return None
         now = utcnow()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError as SchemaError
@@ -53,10 +55,24 @@ class TokenForm(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
+def safe_next(target: str | None, fallback: str) -> str:
+    """A path on this site, or the fallback: never a way to send someone elsewhere.
+
+    Browsers read ``/\\evil.example`` and ``/<tab>/evil.example`` as ``//evil.example``, so
+    backslashes, whitespace and control characters are refused along with schemes and hosts.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("pages.dashboard")
+    return safe_next(target, url_for("pages.dashboard"))
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -67,7 +83,8 @@ def sign_in():
     values: dict = dict(request.form)
     try:
         values, data = forms.read(SignInForm())
-        user = context.accounts().authenticate(data["email"], data["password"])
+        user = context.accounts().authenticate(data["email"], data["password"],
+                                               request.remote_addr)
     except ValidationError as exc:
         return render_template("auth/sign_in.html", values=values,
                                errors=forms.errors_of(exc)), 422
