@@ -7,7 +7,9 @@ sequence would).
 
 from __future__ import annotations
 
-from sqlalchemy import String, update
+from functools import cache
+
+from sqlalchemy import String, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -21,17 +23,49 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(default=0)
 
 
+@cache
+def _advance_statement(dialect: str):
+    """Built once per dialect: constructing a statement costs more than running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Counter.__table__
+    stmt = insert(table).values(name=bindparam("counter"), value=bindparam("by"))
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.name], set_={"value": table.c.value + stmt.excluded.value}
+    ).returning(table.c.value)
+
+
+def _advance(session: Session, name: str, by: int) -> int:
+    """Add ``by`` to the counter in one statement and return its new value.
+
+    The upsert creates the counter on first use; the row it writes stays locked until the
+    transaction ends, so concurrent callers queue and a rollback returns the numbers.
+    """
+    stmt = _advance_statement(session.bind.dialect.name)
+    return session.execute(stmt, {"counter": name, "by": by}).scalar_one()
+
+
 def next_value(session: Session, name: str) -> int:
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(Counter).values(name=name, value=0).on_conflict_do_nothing())
-    return session.execute(
-        update(Counter)
-        .where(Counter.name == name)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    ).scalar_one()
+    return _advance(session, name, 1)
+
+
+def reserve_values(session: Session, name: str, count: int) -> range:
+    """Reserve ``count`` consecutive numbers at once, for bulk imports."""
+    if count < 1:
+        raise ValueError("reserve at least one number")
+    last = _advance(session, name, count)
+    return range(last - count + 1, last + 1)
+
+
+def format_reference(country: str, series: str, year: int, number: int) -> str:
+    return f"{country}-{series}-{year}-{number:06d}"
 
 
 def next_reference(session: Session, country: str, series: str, year: int) -> str:
-    number = next_value(session, f"{series}-{year}")
-    return f"{country}-{series}-{year}-{number:06d}"
+    return format_reference(country, series, year, next_value(session, f"{series}-{year}"))
+
+
+def reserve_references(
+    session: Session, country: str, series: str, year: int, count: int
+) -> list[str]:
+    numbers = reserve_values(session, f"{series}-{year}", count)
+    return [format_reference(country, series, year, n) for n in numbers]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,50 +23,108 @@ from abs_registry.db import utcnow
 GENESIS = "0" * 64
 
 
-def _canonical(event: AuditEvent) -> bytes:
-    body = {
-        "seq": event.seq,
-        "at": event.at.isoformat(),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "subject_type": event.subject_type,
-        "subject_id": event.subject_id,
-        "subject_ref": event.subject_ref,
-        "action": event.action,
-        "from_state": event.from_state,
-        "to_state": event.to_state,
-        "comment": event.comment,
-        "data": event.data,
-    }
+# The columns a row's hash covers, in addition to the previous row's hash.
+CHAINED = ("seq", "at", "actor_id", "actor_name", "subject_type", "subject_id", "subject_ref",
+           "action", "from_state", "to_state", "comment", "data")
+
+_HEAD = AuditChainHead.__table__
+_EVENTS = AuditEvent.__table__
+# Built once: constructing statements costs more than running them on every change of state.
+_BUMP_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=_HEAD.c.seq + bindparam("count", type_=Integer))
+    .returning(_HEAD.c.seq, _HEAD.c.head_hash)
+)
+_SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(head_hash=bindparam("new_hash"))
+_INSERT_EVENTS = insert(_EVENTS)
+
+
+def _canonical_values(values: Mapping) -> bytes:
+    body = {name: values[name] for name in CHAINED}
+    body["at"] = body["at"].isoformat()
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    return _canonical_values({name: getattr(event, name) for name in CHAINED})
+
+
+def _hash_values(prev_hash: str, values: Mapping) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + _canonical_values(values)).hexdigest()
 
 
 def chain_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + _canonical(event)).hexdigest()
 
 
-def _bump_head(session: Session):
-    return session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == 1)
-        .values(seq=AuditChainHead.seq + 1)
-        .returning(AuditChainHead.seq, AuditChainHead.head_hash)
-    ).first()
+def _bump_head(session: Session, count: int):
+    return session.execute(_BUMP_HEAD, {"count": count}).first()
 
 
-def _advance_head(session: Session) -> tuple[int, str]:
+def _advance_head(session: Session, count: int = 1) -> tuple[int, str]:
     """Take the chain's lock by writing to its head row before reading it.
 
-    The first writer of a new registry creates the head row; ON CONFLICT DO NOTHING makes
-    the writers racing it wait for that row instead of failing on its primary key.
+    Reserves ``count`` sequence numbers and answers the first of them with the hash of the
+    row before it. The first writer of a new registry creates the head row; ON CONFLICT DO
+    NOTHING makes the writers racing it wait for that row instead of failing on its primary
+    key.
     """
-    row = _bump_head(session)
+    row = _bump_head(session, count)
     if row is None:
         insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
         session.execute(insert(AuditChainHead).values(id=1, seq=0, head_hash=GENESIS)
                         .on_conflict_do_nothing())
-        row = _bump_head(session)
-    return row.seq, row.head_hash
+        row = _bump_head(session, count)
+    return row.seq - count + 1, row.head_hash
+
+
+def event_values(
+    *,
+    actor: User | None,
+    subject_type: str,
+    subject_id: int,
+    subject_ref: str,
+    action: str,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    comment: str | None = None,
+    data: dict | None = None,
+    at: datetime | None = None,
+) -> dict:
+    """One event's columns before it is chained (``append`` adds seq and the hashes)."""
+    return {
+        "at": at or utcnow(),
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.display_name if actor else "system",
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "subject_ref": subject_ref,
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "comment": comment,
+        "data": data or {},
+    }
+
+
+def append(session: Session, events: Sequence[dict]) -> None:
+    """Chain ``events`` (from ``event_values``) onto the history, in order, in one go.
+
+    The head row is locked once for all of them, which is what makes bulk imports cheap;
+    the rows become visible with the caller's transaction, or never.
+    """
+    if not events:
+        return
+    seq, prev_hash = _advance_head(session, len(events))
+    rows = []
+    for values in events:
+        row = {**values, "seq": seq, "prev_hash": prev_hash}
+        row["hash"] = prev_hash = _hash_values(row["prev_hash"], row)
+        rows.append(row)
+        seq += 1
+    session.execute(_INSERT_EVENTS, rows if len(rows) > 1 else rows[0])
+    session.execute(_SET_HEAD_HASH, {"new_hash": prev_hash})
 
 
 def record(
@@ -79,29 +139,11 @@ def record(
     to_state: str | None = None,
     comment: str | None = None,
     data: dict | None = None,
-) -> AuditEvent:
-    seq, prev_hash = _advance_head(session)
-    event = AuditEvent(
-        seq=seq,
-        at=utcnow(),
-        actor_id=actor.id if actor else None,
-        actor_name=actor.display_name if actor else "system",
-        subject_type=subject_type,
-        subject_id=subject_id,
-        subject_ref=subject_ref,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        comment=comment,
-        data=data or {},
-        prev_hash=prev_hash,
-    )
-    event.hash = chain_hash(prev_hash, event)
-    session.add(event)
-    session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == 1).values(head_hash=event.hash)
-    )
-    return event
+) -> None:
+    append(session, [event_values(
+        actor=actor, subject_type=subject_type, subject_id=subject_id, subject_ref=subject_ref,
+        action=action, from_state=from_state, to_state=to_state, comment=comment, data=data,
+    )])
 
 
 def history(session: Session, subject_type: str, subject_id: int) -> list[AuditEvent]:

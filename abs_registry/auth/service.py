@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from abs_registry import regions
@@ -36,6 +36,12 @@ from abs_registry.errors import (
 
 TOKEN_PREFIX = "absr_"
 LOGIN_WINDOW = timedelta(minutes=15)
+# Every API call needs the token, its user and the user's organization: one query, built once.
+TOKEN_LOOKUP = (
+    select(ApiToken)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+    .options(joinedload(ApiToken.user).joinedload(User.organization))
+)
 
 
 def digest(secret: str) -> str:
@@ -275,11 +281,7 @@ class AccountService:
         return token
 
     def user_for_token(self, secret: str) -> User | None:
-        # One query for the token, its user and the user's organization: every API call needs all three.
-        token = self.session.scalar(
-            select(ApiToken).where(ApiToken.token_hash == digest(secret))
-            .options(joinedload(ApiToken.user).joinedload(User.organization))
-        )
+        token = self.session.scalar(TOKEN_LOOKUP, {"token_hash": digest(secret)})
         if token is None or token.revoked_at is not None or not token.user.active:
             return None
         now = utcnow()

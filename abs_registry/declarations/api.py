@@ -47,7 +47,7 @@ class KeyListEntryOut(Schema):
 def _make_create(kind: Kind, schema):
     @login_required
     @blp.doc(security=BEARER)
-    @blp.arguments(schema)
+    @blp.arguments(schema())  # an instance: given a class, webargs builds one per request
     @blp.response(201, DeclarationWithActions)
     def create(data):
         return context.declarations().create(context.actor(), kind, data)
@@ -58,7 +58,7 @@ def _make_create(kind: Kind, schema):
 def _make_update(kind: Kind, schema):
     @login_required
     @blp.doc(security=BEARER)
-    @blp.arguments(schema)
+    @blp.arguments(schema())  # an instance: given a class, webargs builds one per request
     @blp.response(200, DeclarationWithActions)
     def update(data, reference):
         service = context.declarations()

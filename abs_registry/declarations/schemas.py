@@ -186,6 +186,10 @@ class TraditionalKnowledgeOut(Schema):
     )
 
 
+# One instance each: building a schema copies its fields, which costs more than dumping.
+_GR_OUT, _DSI_OUT, _TK_OUT = GeneticResourceOut(), DSIOut(), TraditionalKnowledgeOut()
+
+
 class DeclarationOut(Schema):
     reference = fields.String()
     kind = fields.String()
@@ -207,13 +211,13 @@ class DeclarationOut(Schema):
     traditional_knowledge = fields.Method("_tk")
 
     def _gr(self, d):
-        return GeneticResourceOut().dump(d) if d.kind == "genetic_resource" else None
+        return _GR_OUT.dump(d) if d.kind == "genetic_resource" else None
 
     def _dsi(self, d):
-        return DSIOut().dump(d) if d.kind == "dsi" else None
+        return _DSI_OUT.dump(d) if d.kind == "dsi" else None
 
     def _tk(self, d):
-        return TraditionalKnowledgeOut().dump(d) if d.kind == "traditional_knowledge" else None
+        return _TK_OUT.dump(d) if d.kind == "traditional_knowledge" else None
 
 
 class HistoryEventOut(Schema):
