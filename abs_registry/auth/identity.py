@@ -7,6 +7,7 @@ cookies, but not an Authorization header, so the API needs no CSRF token.
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import g, redirect, request, session, url_for
 
@@ -55,6 +56,22 @@ def sign_out() -> None:
     if token := session.get(SESSION_KEY):
         context.accounts().end_session(token)
     session.clear()
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """A path on this site, or the fallback: never a way to send someone elsewhere.
+
+    Browsers read ``/\\evil.example`` and ``/<tab>/evil.example`` as ``//evil.example``, so
+    backslashes, whitespace and control characters are refused along with schemes and hosts.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
 
 
 def login_required(view):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError as SchemaError
@@ -55,24 +53,8 @@ class TokenForm(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
-def safe_next(target: str | None, fallback: str) -> str:
-    """A path on this site, or the fallback: never a way to send someone elsewhere.
-
-    Browsers read ``/\\evil.example`` and ``/<tab>/evil.example`` as ``//evil.example``, so
-    backslashes, whitespace and control characters are refused along with schemes and hosts.
-    """
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return fallback
-    if any(c == "\\" or c.isspace() or not c.isprintable() for c in target):
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return fallback
-    return target
-
-
 def _safe_next(target: str | None) -> str:
-    return safe_next(target, url_for("pages.dashboard"))
+    return identity.safe_next(target, url_for("pages.dashboard"))
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

@@ -10,7 +10,7 @@ from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_wtf.csrf import generate_csrf
 
 from abs_registry import i18n, regions
-from abs_registry.auth.identity import login_required
+from abs_registry.auth.identity import login_required, safe_next
 from abs_registry.auth.models import Role
 from abs_registry.declarations.models import Status
 from abs_registry.web import context, labels
@@ -84,7 +84,4 @@ def set_language():
         session["locale"] = chosen
         if context.actor() is not None:
             context.accounts().set_locale(context.actor(), chosen)
-    target = request.form.get("next") or url_for("pages.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("pages.home")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next"), url_for("pages.home")))
