@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abs_registry.i18n_marker import N_
+
 
 class DomainError(Exception):
     """Base of every error a service raises on purpose."""
@@ -40,13 +42,13 @@ class NotFound(DomainError):
     status = 404
 
     def __init__(self, what: str = "object"):
-        super().__init__(f"{what} not found", field="_schema")
+        super().__init__(N_("%(what)s not found") % {"what": what}, field="_schema")
 
 
 class NotAuthenticated(DomainError):
     status = 401
 
-    def __init__(self, message: str = "sign in required"):
+    def __init__(self, message: str = N_("sign in required")):
         super().__init__(message, field="_schema")
 
 
@@ -67,9 +69,11 @@ class InvalidTransition(Conflict):
     """A workflow move the current state does not allow."""
 
     def __init__(self, action: str, state: str, allowed: list[str]):
-        allowed_text = ", ".join(allowed) if allowed else "none"
+        template = (N_("cannot %(action)s a record that is %(state)s; allowed now: %(allowed)s")
+                    if allowed else
+                    N_("cannot %(action)s a record that is %(state)s; allowed now: none"))
         super().__init__(
-            f"cannot {action} a record that is {state}; allowed now: {allowed_text}",
+            template % {"action": action, "state": state, "allowed": ", ".join(allowed)},
             field="status",
             state=state,
             allowed=allowed,
@@ -79,7 +83,8 @@ class InvalidTransition(Conflict):
 class StaleVersion(Conflict):
     def __init__(self, expected: int, current: int):
         super().__init__(
-            f"the record changed since version {expected}; it is now at version {current}",
+            N_("the record changed since version %(expected)s; it is now at version %(current)s")
+            % {"expected": expected, "current": current},
             field="version",
             current_version=current,
         )

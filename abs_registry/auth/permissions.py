@@ -9,6 +9,7 @@ from __future__ import annotations
 from abs_registry.auth.models import Role, User
 from abs_registry.declarations.models import Declaration, Kind, Status, Visibility
 from abs_registry.errors import NotFound, PermissionDenied
+from abs_registry.i18n_marker import N_
 
 DECLARANT_ROLE = {
     Kind.GENETIC_RESOURCE: Role.MEMBER,
@@ -51,32 +52,37 @@ def require_view(actor: User | None, decl: Declaration | None) -> Declaration:
 
 def require_can_declare(actor: User | None, kind: Kind) -> None:
     if actor is None or actor.role is not DECLARANT_ROLE[kind]:
-        who = "community stewards" if kind is Kind.TRADITIONAL_KNOWLEDGE else (
-            "members of an enterprise or research institute")
-        raise PermissionDenied(f"only {who} may declare this kind of record", rule="role")
+        raise PermissionDenied(
+            N_("only community stewards may declare this kind of record")
+            if kind is Kind.TRADITIONAL_KNOWLEDGE else
+            N_("only members of an enterprise or research institute may declare this kind of "
+               "record"),
+            rule="role",
+        )
 
 
 def require_declarant(actor: User | None, decl: Declaration) -> None:
     require_view(actor, decl)
     if not is_declarant(actor, decl):
         raise PermissionDenied(
-            "only the declaring organization may change this declaration", rule="organization"
+            N_("only the declaring organization may change this declaration"),
+            rule="organization",
         )
 
 
 def review_refusal(actor: User | None, decl: Declaration) -> PermissionDenied | None:
     """Why this actor may not review this declaration, or None if they may."""
     if actor is None or not actor.is_official:
-        return PermissionDenied("only officials may review declarations", rule="role")
+        return PermissionDenied(N_("only officials may review declarations"), rule="role")
     if actor.id == decl.created_by_id or actor.organization_id == decl.organization_id:
         return PermissionDenied(
-            "you may not review a declaration you or your organization filed",
+            N_("you may not review a declaration you or your organization filed"),
             rule="own_declaration",
         )
     if decl.needs_national_review and not actor.is_national_official:
         return PermissionDenied(
-            "this declaration involves a taxon on the key regulatory list and needs a "
-            "national-level official",
+            N_("this declaration involves a taxon on the key regulatory list and needs a "
+               "national-level official"),
             rule="national_review_required",
         )
     return None

@@ -33,6 +33,7 @@ from abs_registry.errors import (
     TooManyRequests,
     ValidationError,
 )
+from abs_registry.i18n_marker import N_
 
 TOKEN_PREFIX = "absr_"
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -71,18 +72,19 @@ class AccountService:
     def _check_password(self, password: str) -> None:
         if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
             raise ValidationError(
-                {"password": [f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."]}
+                {"password": [N_("Use between %(min)s and %(max)s characters.")
+                              % {"min": MIN_LENGTH, "max": MAX_LENGTH}]}
             )
 
     def create_organization(self, actor: User | None, name: str, kind: OrgKind,
                             region_code: str | None = None) -> Organization:
         name = " ".join(name.split())
         if region_code and not regions.is_valid(region_code):
-            raise ValidationError({"region_code": ["Unknown administrative region code."]})
+            raise ValidationError({"region_code": [N_("Unknown administrative region code.")]})
         with unit_of_work(self.session):
             if self.session.scalar(select(Organization).where(
                     func.lower(Organization.name) == name.lower())):
-                raise Conflict("an organization with this name is already registered",
+                raise Conflict(N_("an organization with this name is already registered"),
                                field="organization_name")
             org = Organization(name=name, kind=kind, region_code=region_code)
             self.session.add(org)
@@ -99,14 +101,14 @@ class AccountService:
         """actor None is the administrator's CLI or the self-registration of a new organization."""
         email = normalize_email(email)
         if not 3 <= len(email) <= 254 or "@" not in email:
-            raise ValidationError({"email": ["Give an e-mail address of at most 254 characters."]})
+            raise ValidationError({"email": [N_("Give an e-mail address of at most 254 characters.")]})
         display_name = " ".join(display_name.split())
         if not 1 <= len(display_name) <= 120:
-            raise ValidationError({"display_name": ["Give a name of 1 to 120 characters."]})
+            raise ValidationError({"display_name": [N_("Give a name of 1 to 120 characters.")]})
         self._check_password(password)
         if role is None:
             if organization is None:
-                raise ValidationError({"organization": ["a user needs an organization"]})
+                raise ValidationError({"organization": [N_("a user needs an organization")]})
             role = ROLE_FOR_ORG_KIND[organization.kind]
         if role is Role.OFFICIAL and official_level is None:
             official_level = OfficialLevel.PROVINCIAL
@@ -116,7 +118,7 @@ class AccountService:
             self._require_may_add(actor, organization, role, tk_clearance)
         with unit_of_work(self.session):
             if self.session.scalar(select(User.id).where(User.email == email)):
-                raise Conflict("this e-mail address already has an account", field="email")
+                raise Conflict(N_("this e-mail address already has an account"), field="email")
             user = User(email=email, display_name=display_name,
                         password_hash=self.passwords.hash(password), role=role,
                         organization=organization, official_level=official_level,
@@ -136,13 +138,13 @@ class AccountService:
         make themselves, or a friend, a reviewer.
         """
         if organization is None or actor.organization_id != organization.id:
-            raise PermissionDenied("you may only add people to your own organization")
+            raise PermissionDenied(N_("you may only add people to your own organization"))
         if not may_manage_members(actor):
             raise PermissionDenied(
-                "only members and stewards of an organization may add colleagues; officials "
-                "are set up by an administrator", rule="role")
+                N_("only members and stewards of an organization may add colleagues; officials "
+                   "are set up by an administrator"), rule="role")
         if role is not ROLE_FOR_ORG_KIND[organization.kind] or tk_clearance:
-            raise PermissionDenied("only an administrator may grant this role", rule="role")
+            raise PermissionDenied(N_("only an administrator may grant this role"), rule="role")
 
     def members(self, actor: User | None) -> list[User]:
         """The people of the caller's own organization."""
@@ -166,7 +168,8 @@ class AccountService:
                               password: str, locale: str | None = None) -> User:
         """Self-service sign-up of an enterprise, research institute or community."""
         if kind is OrgKind.AUTHORITY:
-            raise ValidationError({"kind": ["Competent authorities are set up by an administrator."]})
+            raise ValidationError(
+                {"kind": [N_("Competent authorities are set up by an administrator.")]})
         self._check_password(password)
         with unit_of_work(self.session):
             org = self.create_organization(None, organization_name, kind, region_code)
@@ -197,7 +200,7 @@ class AccountService:
                 self.session.execute(
                     delete(LoginAttempt).where(LoginAttempt.at < now - LOGIN_WINDOW))
                 self.session.add(LoginAttempt(email=email, client_ip=client_ip, at=now))
-            raise NotAuthenticated("e-mail address or password is wrong")
+            raise NotAuthenticated(N_("e-mail address or password is wrong"))
         with unit_of_work(self.session):
             self.session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
             if self.passwords.needs_rehash(user.password_hash):
@@ -208,12 +211,12 @@ class AccountService:
         since = utcnow() - LOGIN_WINDOW
         recent = select(func.count()).where(LoginAttempt.at >= since)
         if self.session.scalar(recent.where(LoginAttempt.email == email)) >= self.login_attempts:
-            raise TooManyRequests("too many failed sign-ins; try again in 15 minutes",
+            raise TooManyRequests(N_("too many failed sign-ins; try again in 15 minutes"),
                                   field="email")
         if client_ip is not None and self.session.scalar(
                 recent.where(LoginAttempt.client_ip == client_ip)) >= self.client_attempts:
-            raise TooManyRequests("too many failed sign-ins from your network; try again in "
-                                  "15 minutes", field="email")
+            raise TooManyRequests(N_("too many failed sign-ins from your network; try again "
+                                     "in 15 minutes"), field="email")
 
     def start_session(self, user: User) -> str:
         """A fresh random session id at every sign-in; only its digest is stored."""
@@ -252,7 +255,7 @@ class AccountService:
     def issue_token(self, user: User, name: str) -> tuple[ApiToken, str]:
         name = name.strip()
         if not 1 <= len(name) <= 100:
-            raise ValidationError({"name": ["Give the token a name of 1 to 100 characters."]})
+            raise ValidationError({"name": [N_("Give the token a name of 1 to 100 characters.")]})
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with unit_of_work(self.session):
             token = ApiToken(user_id=user.id, name=name, prefix=secret[:12],

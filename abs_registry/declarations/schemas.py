@@ -21,6 +21,7 @@ from abs_registry.declarations.models import (
     TKDomain,
     Visibility,
 )
+from abs_registry.i18n_marker import N_
 
 SCIENTIFIC_NAME = re.compile(r"^[A-Z][a-z]+(?:[ \-×.][\w.\-×'()]+)*$")
 INSDC_ACCESSION = re.compile(r"^[A-Z]{1,6}_?\d{5,12}(?:\.\d+)?$")
@@ -42,7 +43,8 @@ def _enum(enum_cls) -> fields.Enum:
 def _scientific_name(value: str) -> None:
     if not SCIENTIFIC_NAME.match(value.strip()):
         raise ValidationError(
-            "Not a scientific name: write the genus with a capital letter, e.g. Oryza rufipogon."
+            N_("Not a scientific name: write the genus with a capital letter, e.g. Oryza "
+               "rufipogon.")
         )
 
 
@@ -66,7 +68,7 @@ class GeneticResourceIn(StrictSchema):
         places=None,
         allow_nan=False,
         validate=validate.Range(min=0, min_inclusive=False, max=10**12,
-                                error="Must be greater than 0 and at most 10^12."),
+                                error=N_("Must be greater than 0 and at most 10^12.")),
     )
     quantity_unit = _enum(QuantityUnit)
     collection_region = fields.String(required=True)
@@ -83,26 +85,26 @@ class GeneticResourceIn(StrictSchema):
     @validates("collection_region")
     def _region(self, value: str, **_) -> None:
         if not regions.is_valid(value):
-            raise ValidationError("Unknown administrative region code (6 digits, GB/T 2260).")
+            raise ValidationError(N_("Unknown administrative region code (6 digits, GB/T 2260)."))
 
     @validates("collection_date")
     def _not_future(self, value: date, **_) -> None:
         if value > date.today():
-            raise ValidationError("The collection date cannot be in the future.")
+            raise ValidationError(N_("The collection date cannot be in the future."))
 
 
 class DSIIn(StrictSchema):
     title = _text(300)
     molecule_type = _enum(MoleculeType)
     source_resources = fields.List(
-        fields.String(validate=validate.Regexp(REFERENCE, error="Not a reference number.")),
+        fields.String(validate=validate.Regexp(REFERENCE, error=N_("Not a reference number."))),
         required=True,
         validate=validate.Length(min=1, max=50,
-                                 error="Name between 1 and 50 source genetic resources."),
+                                 error=N_("Name between 1 and 50 source genetic resources.")),
     )
     accessions = fields.List(
         fields.String(
-            validate=validate.Regexp(INSDC_ACCESSION, error="Not an INSDC accession number.")
+            validate=validate.Regexp(INSDC_ACCESSION, error=N_("Not an INSDC accession number."))
         ),
         load_default=list,
         validate=validate.Length(max=200),
@@ -119,7 +121,7 @@ class TraditionalKnowledgeIn(StrictSchema):
         validate=validate.Length(max=50),
     )
     associated_resources = fields.List(
-        fields.String(validate=validate.Regexp(REFERENCE, error="Not a reference number.")),
+        fields.String(validate=validate.Regexp(REFERENCE, error=N_("Not a reference number."))),
         load_default=list,
         validate=validate.Length(max=50),
     )
@@ -248,7 +250,7 @@ class RegisterQuery(StrictSchema):
     @validates("region")
     def _region(self, value: str | None, **_) -> None:
         if value and not regions.is_valid(value):
-            raise ValidationError("Unknown administrative region code (6 digits, GB/T 2260).")
+            raise ValidationError(N_("Unknown administrative region code (6 digits, GB/T 2260)."))
 
 
 class RegisterEntryOut(Schema):

@@ -28,6 +28,7 @@ from abs_registry.declarations.models import (
     Visibility,
 )
 from abs_registry.errors import Conflict, InvalidTransition, StaleVersion, ValidationError
+from abs_registry.i18n_marker import N_
 from abs_registry.references import next_reference
 
 MODEL = {
@@ -74,7 +75,7 @@ class DeclarationService:
     def review_queue(self, actor: User | None) -> list[Declaration]:
         """Submitted declarations this official may see, oldest first, flagged ones marked."""
         if not perm.may_see_review_queue(actor):
-            raise perm.PermissionDenied("only officials have a review queue", rule="role")
+            raise perm.PermissionDenied(N_("only officials have a review queue"), rule="role")
         stmt = (
             select(ANY_DECLARATION)
             .where(ANY_DECLARATION.status == Status.SUBMITTED)
@@ -109,7 +110,8 @@ class DeclarationService:
                 or target.status in UNUSABLE_SOURCES
             ):
                 raise ValidationError(
-                    {field: [f"{ref}: no usable genetic resource declaration with this number"]}
+                    {field: [N_("%(ref)s: no usable genetic resource declaration with this number")
+                             % {"ref": ref}]}
                 )
             found.append(target)
         return found
@@ -189,7 +191,8 @@ class DeclarationService:
                 )
             )
             if pending:
-                raise Conflict(f"an amendment is already open: {pending}", field="status",
+                raise Conflict(N_("an amendment is already open: %(ref)s") % {"ref": pending},
+                               field="status",
                                amendment=pending)
             kind = Kind(old.kind)
             now = utcnow()
@@ -226,7 +229,8 @@ class DeclarationService:
     ) -> Declaration:
         action = states.ACTIONS.get(action_name)
         if action is None:
-            raise ValidationError({"action": [f"unknown action {action_name!r}"]})
+            raise ValidationError({"action": [N_("unknown action %(action)s")
+                                              % {"action": repr(action_name)}]})
         with unit_of_work(self.session):
             decl = self._load(reference)
             if action.by == "declarant":
@@ -234,7 +238,7 @@ class DeclarationService:
             else:
                 perm.require_view(actor, decl)
                 if not perm.may_see_review_queue(actor):
-                    raise perm.PermissionDenied("only officials may review declarations",
+                    raise perm.PermissionDenied(N_("only officials may review declarations"),
                                                 rule="role")
             if decl.status not in action.from_states:
                 raise InvalidTransition(action.name, decl.status.value,
@@ -244,7 +248,8 @@ class DeclarationService:
                 perm.require_reviewer(actor, decl)
             comment = (comment or "").strip() or None
             if action.needs_comment and not comment:
-                raise ValidationError({"comment": [f"a reason is required to {action.name}"]})
+                raise ValidationError({"comment": [N_("a reason is required to %(action)s")
+                                                   % {"action": action.name}]})
             self._enter(actor, decl, action, comment)
         return decl
 

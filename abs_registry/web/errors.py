@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from abs_registry.auth.identity import is_api_request
 from abs_registry.errors import DomainError
+from abs_registry.i18n_marker import N_
+from abs_registry.web import localize
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def _answer(status: int, errors: dict, extra: dict | None = None):
     if is_api_request():
         body = {"errors": errors, **(extra or {})}
         return jsonify(body), status
-    message = "; ".join(m if isinstance(m, str) else str(m) for ms in errors.values() for m in ms)
+    message = "; ".join(m for ms in errors.values() for m in localize.messages(ms))
     return render_template("error.html", status=status, message=message), status
 
 
@@ -69,12 +71,12 @@ def handle_http(exc: HTTPException):
 
 
 def handle_stale(_exc: StaleDataError):
-    return _answer(409, {"version": ["the record was changed by someone else; reload it"]})
+    return _answer(409, {"version": [N_("the record was changed by someone else; reload it")]})
 
 
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return _answer(500, {"_schema": ["internal error; it has been logged"]})
+    return _answer(500, {"_schema": [N_("internal error; it has been logged")]})
 
 
 def register(app) -> None:

@@ -6,7 +6,8 @@ from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError as SchemaError
 
-from abs_registry.errors import ValidationError
+from abs_registry.errors import DomainError, ValidationError
+from abs_registry.web import localize
 
 NOT_DATA = {"csrf_token", "intent"}
 
@@ -34,6 +35,6 @@ def read(schema: Schema, list_fields: tuple[str, ...] = ()) -> tuple[dict, dict]
         raise ValidationError(exc.messages) from exc
 
 
-def errors_of(exc: ValidationError) -> dict[str, list[str]]:
-    return {k: [str(m) for m in (v if isinstance(v, list) else [v])]
-            for k, v in exc.as_errors().items()}
+def errors_of(exc: DomainError) -> dict[str, list[str]]:
+    """Each field's messages in the reader's language, to show beside the field."""
+    return localize.errors(exc.as_errors())

@@ -1,8 +1,15 @@
-"""Human names, in the interface language, for the values stored in enum columns."""
+"""Human names, in the interface language, for the values stored in enum columns.
+
+States and workflow actions carry a context, because English uses the same word for a state
+and for other things ("Registered" is also the date column, "Register" also signs up).
+"""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _p
+
+from abs_registry.auth.models import OrgKind
 
 LABELS = {
     # declaration kinds
@@ -10,23 +17,23 @@ LABELS = {
     "dsi": _l("Digital sequence information"),
     "traditional_knowledge": _l("Traditional knowledge"),
     # states
-    "draft": _l("Draft"),
-    "submitted": _l("Submitted"),
-    "returned": _l("Returned for changes"),
-    "registered": _l("Registered"),
-    "rejected": _l("Rejected"),
-    "withdrawn": _l("Withdrawn"),
-    "superseded": _l("Superseded"),
+    "draft": _p("status", "Draft"),
+    "submitted": _p("status", "Submitted"),
+    "returned": _p("status", "Returned for changes"),
+    "registered": _p("status", "Registered"),
+    "rejected": _p("status", "Rejected"),
+    "withdrawn": _p("status", "Withdrawn"),
+    "superseded": _p("status", "Superseded"),
     # actions
-    "create": _l("Created"),
-    "edit": _l("Edited"),
-    "submit": _l("Submit"),
-    "withdraw": _l("Withdraw"),
-    "register": _l("Register"),
-    "return": _l("Return for changes"),
-    "reject": _l("Reject"),
-    "amend": _l("Amend"),
-    "supersede": _l("Superseded"),
+    "create": _p("action", "Created"),
+    "edit": _p("action", "Edited"),
+    "submit": _p("action", "Submit"),
+    "withdraw": _p("action", "Withdraw"),
+    "register": _p("action", "Register"),
+    "return": _p("action", "Return for changes"),
+    "reject": _p("action", "Reject"),
+    "amend": _p("action", "Amend"),
+    "supersede": _p("action", "Superseded"),
     # visibility
     "public": _l("Public"),
     "community": _l("Community only"),
@@ -64,9 +71,20 @@ LABELS = {
     "folklore": _l("Folklore and games"),
     "food": _l("Food"),
     "ecological_management": _l("Ecological management"),
+    # what a "not found" error names
+    "declaration": _l("declaration"),
+    "organization": _l("organization"),
+    "token": _l("API token"),
+    "object": _l("record"),
+}
+
+# The same stored value means something else in another column.
+BY_ENUM = {
+    OrgKind: {"community": _l("Community")},
 }
 
 
 def label(value) -> str:
     key = getattr(value, "value", value)
-    return LABELS.get(key, key)
+    special = BY_ENUM.get(type(value), {})
+    return special[key] if key in special else LABELS.get(key, key)
