@@ -14,7 +14,8 @@ from abs_registry.auth.models import OrgKind
 from abs_registry.auth.service import may_manage_members
 from abs_registry.declarations.schemas import StrictSchema
 from abs_registry.errors import Conflict, DomainError, ValidationError
-from abs_registry.web import context, forms
+from abs_registry.i18n_marker import N_
+from abs_registry.web import context, forms, localize
 
 bp = Blueprint("auth", __name__)
 
@@ -37,10 +38,11 @@ class RegisterForm(StrictSchema):
     @validates_schema
     def _check(self, data, **_kw):
         if data.get("password") != data.get("password_confirm"):
-            raise SchemaError("The passwords do not match.", field_name="password_confirm")
+            raise SchemaError(N_("The passwords do not match."), field_name="password_confirm")
         code = data.get("region_code")
         if code and not regions.is_valid(code):
-            raise SchemaError("Unknown administrative region code.", field_name="region_code")
+            raise SchemaError(N_("Unknown administrative region code."),
+                              field_name="region_code")
 
 
 class MemberForm(StrictSchema):
@@ -72,7 +74,7 @@ def sign_in():
                                errors=forms.errors_of(exc)), 422
     except DomainError as exc:
         return render_template("auth/sign_in.html", values=values,
-                               errors={"password": [exc.message]}), exc.status
+                               errors={"password": localize.messages(exc.message)}), exc.status
     identity.sign_in(user)
     return redirect(_safe_next(values.get("next")))
 
@@ -102,7 +104,7 @@ def register_organization():
                                errors=forms.errors_of(exc)), 422
     except DomainError as exc:
         return render_template("auth/register.html", values=values,
-                               errors=exc.as_errors()), exc.status
+                               errors=forms.errors_of(exc)), exc.status
     identity.sign_in(user)
     flash(_("Your organization is registered and you are signed in."))
     return redirect(url_for("pages.dashboard"))

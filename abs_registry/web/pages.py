@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from babel import numbers
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, get_locale
 from flask_wtf.csrf import generate_csrf
 
 from abs_registry import i18n, regions
@@ -54,7 +55,8 @@ def _localized(value):
     if isinstance(value, date):
         return format_date(value, "medium")
     if isinstance(value, (Decimal, int, float)):
-        return format_decimal(value)
+        # Every digit the declarant gave: the locale's default pattern would round to three.
+        return numbers.format_decimal(value, locale=get_locale(), decimal_quantization=False)
     return value
 
 
