@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -35,17 +37,25 @@ def select_locale() -> str:
 
 
 def compile_catalogs() -> None:
-    """Build each .mo from its .po when missing or older, so no binary lives in the repository."""
+    """Build each .mo from its .po when missing or older, so no binary lives in the repository.
+
+    Several processes may start at once (test workers, server workers): each writes its own
+    temporary file and renames it into place, so a reader never sees half a catalog.
+    """
     for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
         mo = po.with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
         with po.open("rb") as fh:
             catalog = read_po(fh)
-        tmp = mo.with_suffix(".mo.tmp")
-        with tmp.open("wb") as fh:
-            write_mo(fh, catalog)
-        tmp.replace(mo)
+        fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write_mo(fh, catalog)
+            os.replace(tmp, mo)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def init_app(app) -> Babel:
