@@ -7,9 +7,18 @@ message names the field in both.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates,
+)
 
 from abs_registry import regions
 from abs_registry.declarations.models import (
@@ -24,16 +33,43 @@ from abs_registry.declarations.models import (
 from abs_registry.i18n_marker import N_
 
 SCIENTIFIC_NAME = re.compile(r"^[A-Z][a-z]+(?:[ \-×.][\w.\-×'()]+)*$")
-INSDC_ACCESSION = re.compile(r"^[A-Z]{1,6}_?\d{5,12}(?:\.\d+)?$")
-REFERENCE = re.compile(r"^[A-Z]{2}-(?:GR|DSI|TK)-\d{4}-\d{6}$")
+# \Z, not $: "$" also matches before a final newline, which would then be stored.
+INSDC_ACCESSION = re.compile(r"^[A-Z]{1,6}_?\d{5,12}(?:\.\d+)?\Z")
+REFERENCE = re.compile(r"^[A-Z]{2}-(?:GR|DSI|TK)-\d{4}-\d{6}\Z")
+# Neither database stores a NUL character (PostgreSQL refuses it) or an unpaired surrogate.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _not_blank(value: str) -> None:
+    if value and not value.strip():
+        raise ValidationError(N_("Write something other than spaces."))
 
 
 def _text(max_len: int, *, required: bool = True, min_len: int = 1) -> fields.String:
     return fields.String(
         required=required,
         allow_none=not required,
-        validate=validate.Length(min=min_len, max=max_len),
+        validate=[validate.Length(min=min_len, max=max_len), _not_blank],
     )
+
+
+def _at_most_places(places: int):
+    """Refuse digits the column cannot keep, instead of letting the database round them away."""
+
+    def check(value) -> None:
+        if value.is_finite() and value.as_tuple().exponent < -places:
+            raise ValidationError(N_("At most %(places)s decimal places.") % {"places": places})
+
+    return check
+
+
+class WholeNumber(fields.Integer):
+    """An integer that forms may send as text, but never a fraction silently cut to an integer."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
 
 
 def _enum(enum_cls) -> fields.Enum:
@@ -48,9 +84,26 @@ def _scientific_name(value: str) -> None:
         )
 
 
+def _unstorable(value) -> bool:
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    return isinstance(value, list) and any(_unstorable(item) for item in value)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _refuse_unstorable_text(self, data, **_):
+        """Name the field that holds text no database can store, rather than fail with a 500."""
+        if isinstance(data, Mapping):
+            bad = {name: [N_("Contains a character that cannot be stored (NUL or an unpaired "
+                             "surrogate).")]
+                   for name, value in data.items() if _unstorable(value)}
+            if bad:
+                raise ValidationError(bad)
+        return data
 
 
 class GeneticResourceIn(StrictSchema):
@@ -58,7 +111,7 @@ class GeneticResourceIn(StrictSchema):
         required=True, validate=[validate.Length(min=2, max=200), _scientific_name]
     )
     taxon_rank = _enum(TaxonRank)
-    ncbi_taxon_id = fields.Integer(
+    ncbi_taxon_id = WholeNumber(
         strict=False, allow_none=True, validate=validate.Range(min=1, max=99_999_999)
     )
     common_name = _text(200, required=False)
@@ -67,14 +120,17 @@ class GeneticResourceIn(StrictSchema):
         required=True,
         places=None,
         allow_nan=False,
-        validate=validate.Range(min=0, min_inclusive=False, max=10**12,
-                                error=N_("Must be greater than 0 and at most 10^12.")),
+        # Numeric(18, 6) keeps 12 digits before the point: 10^12 itself would overflow it.
+        validate=[validate.Range(min=0, min_inclusive=False, max=10**12, max_inclusive=False,
+                                 error=N_("Must be greater than 0 and less than 10^12.")),
+                  _at_most_places(6)],
     )
     quantity_unit = _enum(QuantityUnit)
     collection_region = fields.String(required=True)
-    latitude = fields.Decimal(required=True, allow_nan=False, validate=validate.Range(-90, 90))
+    latitude = fields.Decimal(required=True, allow_nan=False,
+                              validate=[validate.Range(-90, 90), _at_most_places(6)])
     longitude = fields.Decimal(
-        required=True, allow_nan=False, validate=validate.Range(-180, 180)
+        required=True, allow_nan=False, validate=[validate.Range(-180, 180), _at_most_places(6)]
     )
     collection_date = fields.Date(required=True)
     collector = _text(200)

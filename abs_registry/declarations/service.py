@@ -51,6 +51,8 @@ class DeclarationService:
     # --- reading --------------------------------------------------------------------------
 
     def _load(self, reference: str) -> Declaration | None:
+        if "\x00" in reference:  # PostgreSQL refuses NUL in a query; no reference holds one
+            return None
         return self.session.scalar(
             select(ANY_DECLARATION).where(ANY_DECLARATION.reference == reference)
         )

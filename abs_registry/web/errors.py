@@ -74,6 +74,13 @@ def handle_stale(_exc: StaleDataError):
     return _answer(409, {"version": [N_("the record was changed by someone else; reload it")]})
 
 
+def handle_recursion(exc: RecursionError):
+    """A JSON body nested deeper than the parser's stack is bad input, not a server fault."""
+    if request.is_json and "JSON" in str(exc):
+        return _answer(400, {"json": [N_("The JSON body is nested too deeply.")]})
+    return handle_unexpected(exc)
+
+
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     return _answer(500, {"_schema": [N_("internal error; it has been logged")]})
@@ -84,4 +91,5 @@ def register(app) -> None:
     app.register_error_handler(SchemaError, handle_schema)
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(StaleDataError, handle_stale)
+    app.register_error_handler(RecursionError, handle_recursion)
     app.register_error_handler(Exception, handle_unexpected)
