@@ -340,3 +340,44 @@ def test_changing_the_language_never_redirects_to_another_site(client, target):
     answer = post_form(client, "/language", {"locale": "en", "next": target}, page="/")
     assert answer.status_code == 302
     assert lands_on(answer) == "/"
+
+
+# --- caching and logging -----------------------------------------------------------------------
+
+
+def test_what_a_signed_in_person_sees_is_not_cached(app, client, world):
+    member = world.member()
+    sign_in(client, member.email)
+    made = post_form(client, "/account/tokens", {"name": "notebook"}, page="/account")
+    for answer in (client.get("/dashboard"), client.get("/account"), made):
+        assert answer.headers["Cache-Control"] == "no-store"
+    issued = client.post("/api/v1/tokens", json={"email": member.email, "password": PASSWORD,
+                                                 "name": "api"})
+    assert issued.status_code == 201 and issued.headers["Cache-Control"] == "no-store"
+    me = client.get("/api/v1/me",
+                    headers={"Authorization": f"Bearer {issued.get_json()['token']}"})
+    assert me.headers["Cache-Control"] == "no-store"
+
+
+def test_sign_in_decisions_are_logged_without_passwords_or_session_ids(app, client, world,
+                                                                       caplog):
+    caplog.set_level(logging.INFO, logger="abs_registry")
+    member = world.member()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.44"
+    sign_in(client, member.email, "a wrong password here")
+    sign_in(client, member.email)
+    session_cookie = client.get_cookie("abs_session").value
+    sid = app.session_interface.get_signing_serializer(app).loads(session_cookie)["sid"]
+    for _ in range(10):
+        sign_in(client, "target@example.org", "another wrong one")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("abs_registry")]
+    assert f"sign-in failed: email={member.email} ip=192.0.2.44" in messages
+    assert f"sign-in: user={member.id} ip=192.0.2.44" in messages
+    assert not any(m.startswith("sign-in refused") for m in messages)  # ten are allowed
+    sign_in(client, "target@example.org", "the eleventh")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("abs_registry")]
+    assert "sign-in refused, too many failures: email=target@example.org ip=192.0.2.44" \
+        in messages
+    for text_ in messages:
+        assert PASSWORD not in text_ and "wrong" not in text_ and "eleventh" not in text_
+        assert sid not in text_ and session_cookie not in text_

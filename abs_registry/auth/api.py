@@ -91,7 +91,7 @@ def create_token(data):
     user = accounts.authenticate(data["email"], data["password"], request.remote_addr)
     token, secret = accounts.issue_token(user, data["name"])
     token.token = secret
-    return token
+    return token, 201, {"Cache-Control": "no-store"}
 
 
 @blp.route("/tokens", methods=["GET"])

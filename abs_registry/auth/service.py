@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,8 @@ from abs_registry.errors import (
     ValidationError,
 )
 from abs_registry.i18n_marker import N_
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "absr_"
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -191,10 +194,15 @@ class AccountService:
         """
         email = normalize_email(email)[:254]
         client_ip = (client_ip or None) and client_ip[:45]
-        self._refuse_if_throttled(email, client_ip)
+        try:
+            self._refuse_if_throttled(email, client_ip)
+        except TooManyRequests:
+            log.warning("sign-in refused, too many failures: email=%s ip=%s", email, client_ip)
+            raise
         user = self.session.scalar(select(User).where(User.email == email))
         ok = self.passwords.verify(user.password_hash if user else None, password)
         if not ok or not user.active:
+            log.warning("sign-in failed: email=%s ip=%s", email, client_ip)
             now = utcnow()
             with unit_of_work(self.session):
                 self.session.execute(
@@ -205,6 +213,7 @@ class AccountService:
             self.session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
             if self.passwords.needs_rehash(user.password_hash):
                 user.password_hash = self.passwords.hash(password)
+        log.info("sign-in: user=%s ip=%s", user.id, client_ip)
         return user
 
     def _refuse_if_throttled(self, email: str, client_ip: str | None) -> None:

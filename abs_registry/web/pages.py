@@ -30,6 +30,9 @@ def security_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP)
+    if context.actor() is not None:
+        # What a signed-in person sees (their records, a new token) must not stay in caches.
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
