@@ -30,7 +30,9 @@ class ValidationError(DomainError):
             errors = {field: [errors]}
         self.errors = errors
         first_field, messages = next(iter(errors.items()))
-        super().__init__(messages[0], field=first_field)
+        while not isinstance(messages, str):  # a list field's are keyed by item: {2: [...]}
+            messages = next(iter(messages.values())) if isinstance(messages, dict) else messages[0]
+        super().__init__(messages, field=first_field)
 
     def as_errors(self) -> dict[str, list[str]]:
         return self.errors
