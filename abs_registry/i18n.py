@@ -36,13 +36,13 @@ def select_locale() -> str:
     return normalize(best) or DEFAULT_LOCALE
 
 
-def compile_catalogs() -> None:
+def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
     """Build each .mo from its .po when missing or older, so no binary lives in the repository.
 
     Several processes may start at once (test workers, server workers): each writes its own
     temporary file and renames it into place, so a reader never sees half a catalog.
     """
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+    for po in directory.glob("*/LC_MESSAGES/messages.po"):
         mo = po.with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
