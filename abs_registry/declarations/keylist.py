@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -43,6 +44,18 @@ def matches(session: Session, names: list[str]) -> list[str]:
         select(KeyListEntry).where(KeyListEntry.active, KeyListEntry.name_key.in_(keys))
     )
     return sorted({e.scientific_name for e in entries})
+
+
+def matcher(session: Session) -> Callable[[list[str]], list[str]]:
+    """``matches`` for many declarations in a row: the active list is read once."""
+    listed = {e.name_key: e.scientific_name
+              for e in session.scalars(select(KeyListEntry).where(KeyListEntry.active))}
+
+    def match(names: list[str]) -> list[str]:
+        keys = set().union(*(_candidate_keys(name) for name in names))
+        return sorted({listed[key] for key in keys if key in listed})
+
+    return match
 
 
 @dataclass

@@ -186,6 +186,10 @@ class Declaration(Base):
         return None
 
 
+def genetic_resource_title(scientific_name: str, material_type: MaterialType) -> str:
+    return f"{scientific_name} ({material_type.value})"
+
+
 class GeneticResource(Declaration):
     __tablename__ = "genetic_resources"
     __table_args__ = (
@@ -214,7 +218,7 @@ class GeneticResource(Declaration):
 
     @property
     def title(self) -> str:
-        return f"{self.scientific_name} ({self.material_type.value})"
+        return genetic_resource_title(self.scientific_name, self.material_type)
 
     @property
     def taxon_names(self) -> list[str]:

@@ -74,21 +74,36 @@ def query_terms(value: str) -> list[QueryTerm]:
     return terms[:32]
 
 
-def _document(decl: Declaration) -> str:
-    parts = [decl.reference, decl.title, decl.organization.name]
-    code = decl.region_code
-    if code:
-        parts += [code, regions.display_name(code, "zh"), regions.display_name(code, "en")]
+def document(reference: str, title: str, holder_name: str, region_code: str | None,
+             details: list[str]) -> str:
+    """The searchable text of one declaration, already tokenized (see the module docstring)."""
+    parts = [reference, title, holder_name]
+    if region_code:
+        parts += [region_code, regions.display_name(region_code, "zh"),
+                  regions.display_name(region_code, "en")]
+    parts += details
+    return " ".join(document_tokens(" ".join(p for p in parts if p)))
+
+
+def genetic_resource_details(*, scientific_name: str, common_name: str | None, collector: str,
+                             holder: str, intended_use: str, material_type) -> list[str]:
+    return [scientific_name, common_name or "", collector, holder, intended_use,
+            material_type.value]
+
+
+def _details(decl: Declaration) -> list[str]:
     match decl:
         case GeneticResource():
-            parts += [decl.scientific_name, decl.common_name or "", decl.collector,
-                      decl.holder, decl.intended_use, decl.material_type.value]
+            return genetic_resource_details(
+                scientific_name=decl.scientific_name, common_name=decl.common_name,
+                collector=decl.collector, holder=decl.holder, intended_use=decl.intended_use,
+                material_type=decl.material_type)
         case DSIRecord():
-            parts += decl.accessions + [r.scientific_name for r in decl.source_resources]
-            parts.append(decl.molecule_type.value)
+            return [*decl.accessions, *(r.scientific_name for r in decl.source_resources),
+                    decl.molecule_type.value]
         case TKRecord():
-            parts += [decl.description, decl.domain.value, *decl.associated_species]
-    return " ".join(document_tokens(" ".join(p for p in parts if p)))
+            return [decl.description, decl.domain.value, *decl.associated_species]
+    return []
 
 
 def _primary_taxon(decl: Declaration) -> str | None:
@@ -96,26 +111,42 @@ def _primary_taxon(decl: Declaration) -> str | None:
     return names[0] if names else None
 
 
+def entry_values(*, declaration_id: int, reference: str, kind: Kind, title: str,
+                 taxon: str | None, region_code: str | None, holder_id: int, holder_name: str,
+                 registered_on: date, document: str) -> dict:
+    """The register row of one declaration, from plain values (bulk imports insert these)."""
+    return {
+        "declaration_id": declaration_id,
+        "reference": reference,
+        "kind": kind,
+        "title": title[:300],
+        "taxon": taxon,
+        "taxon_key": taxon.casefold() if taxon else None,
+        "genus_key": taxon.split()[0].casefold() if taxon else None,
+        "region_code": region_code,
+        "province_code": regions.province_code(region_code) if region_code else None,
+        "holder_id": holder_id,
+        "holder_name": holder_name,
+        "registered_on": registered_on,
+        "document": document,
+    }
+
+
 def index(session: Session, decl: Declaration) -> None:
-    taxon = _primary_taxon(decl)
     code = decl.region_code
-    session.add(
-        RegisterEntry(
-            declaration_id=decl.id,
-            reference=decl.reference,
-            kind=decl.kind,
-            title=decl.title[:300],
-            taxon=taxon,
-            taxon_key=taxon.casefold() if taxon else None,
-            genus_key=taxon.split()[0].casefold() if taxon else None,
-            region_code=code,
-            province_code=regions.province_code(code) if code else None,
-            holder_id=decl.organization_id,
-            holder_name=decl.organization.name,
-            registered_on=decl.registered_at.date(),
-            document=_document(decl),
-        )
-    )
+    session.add(RegisterEntry(**entry_values(
+        declaration_id=decl.id,
+        reference=decl.reference,
+        kind=decl.kind,
+        title=decl.title,
+        taxon=_primary_taxon(decl),
+        region_code=code,
+        holder_id=decl.organization_id,
+        holder_name=decl.organization.name,
+        registered_on=decl.registered_at.date(),
+        document=document(decl.reference, decl.title, decl.organization.name, code,
+                          _details(decl)),
+    )))
 
 
 def unindex(session: Session, decl: Declaration) -> None:
