@@ -6,6 +6,7 @@ and for other things ("Registered" is also the date column, "Register" also sign
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _p
 
@@ -88,3 +89,15 @@ def label(value) -> str:
     key = getattr(value, "value", value)
     special = BY_ENUM.get(type(value), {})
     return special[key] if key in special else LABELS.get(key, key)
+
+
+def title(record) -> str:
+    """A record's title on a page: a genetic resource's names its material in the reader's words.
+
+    The stored title (``genetic_resource_title``) keeps the English code, for search and the API.
+    """
+    material = getattr(record, "material_type", None)
+    if material is None:
+        return record.title
+    return gettext("%(name)s (%(material)s)", name=record.scientific_name,
+                   material=label(material))

@@ -47,6 +47,7 @@ def template_globals() -> dict:
         "region_name": lambda code: regions.display_name(code, str(get_locale())),
         "province_options": [(r.code, r.name(str(get_locale()))) for r in regions.provinces()],
         "label": labels.label,
+        "title_of": labels.title,
     }
 
 
