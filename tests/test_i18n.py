@@ -144,6 +144,17 @@ def test_a_visitor_can_switch_language_without_an_account(client):
     assert "Search the public register" in text_of(client.get("/", headers=CHINESE))
 
 
+def test_a_language_chosen_before_signing_in_stays_after_signing_in_and_out(client, world):
+    member = world.member()  # no saved choice: the session's choice applies
+    client.post("/language", headers=ENGLISH, data={
+        "locale": "zh_Hans_CN", "next": "/", "csrf_token": csrf_of(client, "/", ENGLISH)})
+    sign_in(client, member, ENGLISH)
+    assert "工作台" in text_of(client.get("/dashboard", headers=ENGLISH))
+    client.post("/sign-out", headers=ENGLISH,
+                data={"csrf_token": csrf_of(client, "/dashboard", ENGLISH)})
+    assert "检索公开登记簿" in text_of(client.get("/", headers=ENGLISH))
+
+
 def test_the_language_switcher_needs_its_csrf_token(client, world, session):
     member = world.member()
     sign_in(client, member, ENGLISH)

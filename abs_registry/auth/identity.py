@@ -47,7 +47,7 @@ def sign_in(user) -> None:
     """
     if token := session.get(SESSION_KEY):
         context.accounts().end_session(token)
-    session.clear()
+    _clear_keeping_language()
     session[SESSION_KEY] = context.accounts().start_session(user)
     session.permanent = True
 
@@ -55,7 +55,15 @@ def sign_in(user) -> None:
 def sign_out() -> None:
     if token := session.get(SESSION_KEY):
         context.accounts().end_session(token)
+    _clear_keeping_language()
+
+
+def _clear_keeping_language() -> None:
+    """Signing in or out must not switch the page to another language under the reader."""
+    locale = session.get("locale")
     session.clear()
+    if locale:
+        session["locale"] = locale
 
 
 def safe_next(target: str | None, fallback: str) -> str:
