@@ -29,7 +29,8 @@ def is_declarant(actor: User | None, decl: Declaration) -> bool:
 
 
 def _official_may_see(actor: User, decl: Declaration) -> bool:
-    if decl.status is Status.DRAFT:
+    # A draft withdrawn before it was ever submitted was never sent to anyone.
+    if decl.status is Status.DRAFT or decl.submitted_at is None:
         return False
     if decl.visibility is not Visibility.PUBLIC:
         return actor.tk_clearance
@@ -41,7 +42,9 @@ def can_view(actor: User | None, decl: Declaration) -> bool:
         return True
     if actor is not None and actor.active and actor.is_official:
         return _official_may_see(actor, decl)
-    return decl.visibility is Visibility.PUBLIC and decl.status in PUBLISHED
+    # Withdrawn counts as published only if it was on the register before.
+    return (decl.visibility is Visibility.PUBLIC and decl.status in PUBLISHED
+            and decl.registered_at is not None)
 
 
 def require_view(actor: User | None, decl: Declaration | None) -> Declaration:
