@@ -5,7 +5,7 @@ Why a subset made ahead of time: WeasyPrint subsets every font it embeds, per do
 stock face (Noto Sans CJK SC in the 19 MB collection ``NotoSansCJK-Regular.ttc``, 65,535
 glyphs) costs seconds and hundreds of MB each time when HarfBuzz's subsetter is not there and
 fontTools does the work, and the collection is too large to ship. A face holding only the
-characters an agreement in Simplified Chinese uses (about 7,000 glyphs) is small enough to
+characters an agreement in Simplified Chinese uses (about 9,500 glyphs) is small enough to
 commit, and subsetting it per document is cheap with either subsetter.
 
 Source (exact): Debian package ``fonts-noto-cjk`` 1:20220127+repack1-1 (bookworm),
@@ -15,9 +15,10 @@ file ``/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc``, face "Noto Sans
 Character set:
 - every character of GB 2312 (6,763 hanzi plus its 682 symbols: CJK punctuation, fullwidth
   forms, Greek, Cyrillic, kana, pinyin letters, box drawing, circled numbers);
-- levels 1 and 2 of the Table of General Standard Chinese Characters (通用规范汉字表, 2013:
-  6,500 characters), read from the Unihan field kTGH (index 1-3500 = level 1, 3501-6500 =
-  level 2) in Debian's ``unicode-data`` package (/usr/share/unicode/Unihan_OtherMappings.txt.bz2);
+- all 8,105 characters of the Table of General Standard Chinese Characters (通用规范汉字表,
+  2013), read from the Unihan field kTGH (index 1-3500 = level 1, 3501-6500 = level 2,
+  6501-8105 = level 3, the characters of names, places and science that agreements need) in
+  Debian's ``unicode-data`` package (/usr/share/unicode/Unihan_OtherMappings.txt.bz2);
 - ASCII, Latin-1, Latin Extended-A, the pinyin vowels with caron (ǎ ǐ ǒ ǔ ǖ ǘ ǚ ǜ), general
   punctuation, currency signs, letterlike symbols, number forms, CJK symbols and punctuation,
   halfwidth and fullwidth forms.
@@ -49,7 +50,7 @@ UNIHAN = Path("/usr/share/unicode/Unihan_OtherMappings.txt.bz2")
 OUTPUT = REPO / "abs_registry" / "fonts" / "ABSRegistrySansSC-Regular.otf"
 FAMILY = "ABS Registry Sans SC"
 POSTSCRIPT = "ABSRegistrySansSC-Regular"
-TGH_LEVELS_UP_TO = 6500  # levels 1 (1-3500) and 2 (3501-6500)
+TGH_LEVELS_UP_TO = 8105  # all three levels: 1 (1-3500), 2 (3501-6500), 3 (6501-8105)
 # 2022-01-27 00:00 UTC (the upstream release) in seconds since 1904, the epoch of the 'head'
 # table, so the file does not change with the day it is made.
 FIXED_TIMESTAMP = 1643241600 + 2082844800

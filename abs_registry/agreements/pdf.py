@@ -4,11 +4,11 @@ Why the font is a prepared subset (``abs_registry/fonts/ABSRegistrySansSC-Regula
 by ``scripts/make_cjk_font_subset.py`` from Debian's Noto Sans CJK SC): WeasyPrint subsets each
 embedded font per document. With the stock 19 MB ``NotoSansCJK-Regular.ttc`` (65,535 glyphs)
 that costs seconds and hundreds of MB when fontTools does the subsetting (no
-``libharfbuzz-subset0``), and the collection is too big to ship. The 2 MB subset holds GB 2312
-and levels 1-2 of the Table of General Standard Chinese Characters (about 8,000 characters),
-renders in tens of milliseconds and reaches every machine through the repository.
+``libharfbuzz-subset0``), and the collection is too big to ship. The 2.4 MB subset holds GB
+2312 and the whole Table of General Standard Chinese Characters (9,452 characters in all),
+is cheap to subset per document, and reaches every machine through the repository.
 
-Characters outside the subset (rare names, level-3 characters) are not lost: the stylesheet
+Characters outside the subset (rare characters in names, traditional forms) are not lost: the stylesheet
 names the system's CJK fonts next, so fontconfig falls back to one that has them (Noto Sans
 CJK SC when ``fonts-noto-cjk`` is installed), and WeasyPrint embeds a subset of that font too;
 such a document is slower to make. With no system font holding the character, it shows as a
