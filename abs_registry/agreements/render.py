@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jinja2 import StrictUndefined, pass_context
+from jinja2 import FunctionLoader, StrictUndefined, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
@@ -149,6 +149,8 @@ def _environment(phrasing: int) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,
+        # A loader that finds nothing: {% include %}/{% import %} fail as TemplateNotFound.
+        loader=FunctionLoader(lambda name: None),
     )
     env.globals = {"range": range}  # no lipsum (random), cycler, joiner or namespace
     env.filters.pop("random", None)

@@ -2,7 +2,8 @@
 
 Each template version is a folder ``contracts/<id>/v<N>/`` holding ``metadata.json`` (titles,
 parameters and their types, benefit-sharing rules, phrasebook), ``template.zh.html`` and
-``template.en.html`` (Jinja, rendered sandboxed) and ``SHA256SUMS``. A version never changes
+``template.en.html`` (Jinja, rendered sandboxed), ``example.json`` (values and terms for a
+preview; the tests pin the hash of its rendering) and ``SHA256SUMS``. A version never changes
 once an agreement used it, because agreements are re-rendered from (id, version, values,
 terms) and must give the same text and hash; the loader refuses a folder whose files no longer
 match its SHA256SUMS, so an edit to a sealed version fails loudly instead of silently changing
@@ -41,7 +42,7 @@ CONTRACTS_ROOT = Path(__file__).resolve().parents[2] / "contracts"
 LANGS = ("zh", "en")
 TEMPLATE_ID = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
 VERSION_DIR = re.compile(r"^v([1-9]\d{0,3})$")
-SEALED_FILES = ("metadata.json", "template.zh.html", "template.en.html")
+SEALED_FILES = ("metadata.json", "template.zh.html", "template.en.html", "example.json")
 
 
 class TemplateIntegrityError(RuntimeError):
