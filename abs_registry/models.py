@@ -17,3 +17,12 @@ from abs_registry.declarations.models import (  # noqa: F401
     TKRecord,
 )
 from abs_registry.references import Counter  # noqa: F401
+from abs_registry.applications.models import (  # noqa: F401
+    Agreement,
+    AgreementAcceptance,
+    Application,
+    ConsentRequest,
+    ReviewNote,
+)
+from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
+from abs_registry.notifications.models import Notification  # noqa: F401

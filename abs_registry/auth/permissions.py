@@ -99,3 +99,130 @@ def require_reviewer(actor: User | None, decl: Declaration) -> None:
 
 def may_see_review_queue(actor: User | None) -> bool:
     return actor is not None and actor.active and actor.is_official
+
+
+# --- access applications -------------------------------------------------------------------
+# Imported lazily by type only: applications depend on declarations, not the other way round.
+
+APPLICANT_ROLE = Role.MEMBER
+CONSENTING_ROLE = {"pic": Role.MEMBER, "fpic": Role.STEWARD}
+
+
+def is_applicant(actor: User | None, app) -> bool:
+    return (
+        actor is not None
+        and actor.active
+        and actor.role is APPLICANT_ROLE
+        and actor.organization_id == app.applicant_org_id
+    )
+
+
+def _consenting_orgs(app) -> set[int]:
+    return {c.organization_id for c in app.consents}
+
+
+def can_view_application(actor: User | None, app) -> bool:
+    if actor is None or not actor.active:
+        return False
+    if actor.organization_id == app.applicant_org_id:
+        return True
+    if app.status.value == "draft":
+        return False
+    return actor.is_official or actor.organization_id in _consenting_orgs(app)
+
+
+def require_view_application(actor: User | None, app):
+    if app is None or not can_view_application(actor, app):
+        raise NotFound("application")
+    return app
+
+
+def require_official(actor: User | None) -> None:
+    if actor is None or not actor.active or not actor.is_official:
+        raise PermissionDenied("only officials may do this", rule="role")
+
+
+def require_can_apply(actor: User | None) -> None:
+    if actor is None or actor.role is not APPLICANT_ROLE or actor.organization_id is None:
+        raise PermissionDenied(
+            "only members of an enterprise or research institute may apply for access",
+            rule="role",
+        )
+
+
+def require_applicant(actor: User | None, app) -> None:
+    require_view_application(actor, app)
+    if not is_applicant(actor, app):
+        raise PermissionDenied("only the applicant may do this", rule="applicant")
+
+
+def _conflict_of_interest(actor: User, app) -> PermissionDenied | None:
+    if actor.organization_id == app.applicant_org_id or actor.id == app.created_by_id:
+        return PermissionDenied(
+            "you may not review an application you or your organization filed",
+            rule="own_application",
+        )
+    if actor.organization_id in _consenting_orgs(app):
+        return PermissionDenied(
+            "you may not review an application your organization is a party to",
+            rule="party_to_application",
+        )
+    return None
+
+
+def application_move_refusal(actor: User | None, app, by: str) -> PermissionDenied | None:
+    """Why this actor may not make a move of this kind (see applications/states.py)."""
+    if by == "applicant":
+        if is_applicant(actor, app):
+            return None
+        return PermissionDenied("only the applicant may do this", rule="applicant")
+    if actor is None or not actor.active or not actor.is_official:
+        return PermissionDenied("only officials may do this", rule="role")
+    if refusal := _conflict_of_interest(actor, app):
+        return refusal
+    if by == "decider" and app.needs_national_review and not actor.is_national_official:
+        return PermissionDenied(
+            "this application needs a national-level official (key regulatory list, "
+            "commercial purpose or material leaving the country)",
+            rule="national_review_required",
+        )
+    return None
+
+
+def party_org(actor: User | None, app, parties: list[int]) -> bool:
+    return (
+        actor is not None
+        and actor.active
+        and actor.organization_id in parties
+        and actor.role in (Role.MEMBER, Role.STEWARD)
+    )
+
+
+def require_party(actor: User | None, app, parties: list[int]) -> None:
+    if not party_org(actor, app, parties):
+        raise PermissionDenied("only the parties to the agreement may do this", rule="party")
+
+
+def require_consenting_party(actor: User | None, consent) -> None:
+    if (
+        actor is None
+        or actor.organization_id != consent.organization_id
+        or actor.role is not CONSENTING_ROLE[consent.kind.value]
+    ):
+        raise PermissionDenied("only the provider or community asked may decide",
+                               rule="consenting_party")
+
+
+def may_add_review_note(actor: User | None, app) -> bool:
+    return (
+        actor is not None
+        and actor.active
+        and actor.is_official
+        and _conflict_of_interest(actor, app) is None
+    )
+
+
+def require_review_note(actor: User | None, app) -> None:
+    if not may_add_review_note(actor, app):
+        raise PermissionDenied("only officials without a conflict of interest may review",
+                               rule="reviewer")

@@ -59,10 +59,11 @@ def init_app(app) -> Api:
     )
     api = RegistryApi(app)
 
+    from abs_registry.applications.api import blp as applications_blp
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
 
-    for blp in (auth_blp, declarations_blp):
+    for blp in (auth_blp, declarations_blp, applications_blp):
         api.register_blueprint(blp)
     app.before_request(require_json_body)
 

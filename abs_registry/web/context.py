@@ -42,3 +42,9 @@ def accounts() -> AccountService:
 
 def declarations() -> DeclarationService:
     return DeclarationService(db(), country=current_app.extensions["abs"].settings.reference_country)
+
+
+def applications():
+    from abs_registry.applications.service import ApplicationService
+
+    return ApplicationService(db(), country=current_app.extensions["abs"].settings.reference_country)

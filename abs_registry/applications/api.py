@@ -1,0 +1,166 @@
+"""Access applications over JSON: file, move through the workflow, consent, agree, review."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from abs_registry.applications import schemas as s
+from abs_registry.applications.models import AppStatus
+from abs_registry.auth.identity import login_required
+from abs_registry.declarations.schemas import HistoryEventOut
+from abs_registry.web import context
+from abs_registry.web.idempotency import idempotent
+
+blp = Blueprint("applications_api", __name__, url_prefix="/api/v1",
+                description="Access applications: consent, agreement, review and decision")
+BEARER = [{"bearerAuth": []}]
+MOVES = "submit, withdraw, accept_complete, return_incomplete, request_information, respond, " \
+        "approve, refuse"
+
+
+class ApplicationWithActions(s.ApplicationOut):
+    allowed_actions = fields.Method("_allowed")
+
+    def _allowed(self, app):
+        return context.applications().allowed_actions(context.actor(), app)
+
+
+class QueuePage(s.Schema):
+    items = fields.List(fields.Nested(ApplicationWithActions))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+@blp.route("/applications", methods=["POST"])
+@login_required
+@idempotent
+@blp.doc(security=BEARER)
+@blp.arguments(s.ApplicationIn)
+@blp.response(201, ApplicationWithActions)
+def create(data):
+    """File a draft access application (send Idempotency-Key to make retries safe)."""
+    return context.applications().create(context.actor(), data)
+
+
+@blp.route("/applications", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, ApplicationWithActions(many=True))
+def list_own():
+    """The applications of the caller's organization."""
+    return context.applications().list_own(context.actor())
+
+
+@blp.route("/applications/<reference>", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, ApplicationWithActions)
+def read(reference):
+    return context.applications().get(context.actor(), reference)
+
+
+@blp.route("/applications/<reference>", methods=["PUT"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.arguments(s.ApplicationUpdate)
+@blp.response(200, ApplicationWithActions)
+def update(data, reference):
+    """Edit a draft or a returned application (send the version you read)."""
+    return context.applications().update(context.actor(), reference, data)
+
+
+@blp.route(f"/applications/<reference>/<any({MOVES}):action>", methods=["POST"])
+@login_required
+@idempotent
+@blp.doc(security=BEARER)
+@blp.arguments(s.MoveIn)
+@blp.response(200, ApplicationWithActions)
+def move(data, reference, action):
+    """Move the application; a move the current state does not allow answers 409."""
+    return context.applications().transition(
+        context.actor(), reference, action, data["comment"], data["version"], data["missing"])
+
+
+@blp.route("/applications/<reference>/consents/<int:consent_id>", methods=["POST"])
+@login_required
+@idempotent
+@blp.doc(security=BEARER)
+@blp.arguments(s.ConsentDecisionIn)
+@blp.response(200, s.ConsentOut)
+def decide_consent(data, reference, consent_id):
+    """Grant (possibly with conditions) or refuse (with a reason) prior informed consent."""
+    return context.applications().decide_consent(
+        context.actor(), reference, consent_id, grant=data["grant"],
+        conditions=data["conditions"], reason=data["reason"], version=data["version"])
+
+
+@blp.route("/applications/<reference>/agreement", methods=["POST"])
+@login_required
+@idempotent
+@blp.doc(security=BEARER)
+@blp.arguments(s.AgreementProposalIn)
+@blp.response(201, s.AgreementOut)
+def propose_agreement(data, reference):
+    """Propose agreement terms from a template; earlier acceptances become void."""
+    return context.applications().propose_agreement(
+        context.actor(), reference, template_id=data["template_id"],
+        template_version=data["template_version"], values=data["values"], terms=data["terms"],
+        version=data["version"])
+
+
+@blp.route("/applications/<reference>/agreement/accept", methods=["POST"])
+@login_required
+@idempotent
+@blp.doc(security=BEARER)
+@blp.arguments(s.AgreementAcceptIn)
+@blp.response(200, s.AgreementOut)
+def accept_agreement(data, reference):
+    """Accept the exact text you read, named by its revision and SHA-256."""
+    return context.applications().accept_agreement(
+        context.actor(), reference, revision=data["revision"], text_sha256=data["text_sha256"])
+
+
+@blp.route("/applications/<reference>/notes", methods=["POST"])
+@login_required
+@idempotent
+@blp.doc(security=BEARER)
+@blp.arguments(s.NoteIn)
+@blp.response(201, s.NoteOut)
+def add_note(data, reference):
+    """Add an expert opinion or a recommendation during review."""
+    return context.applications().add_note(
+        context.actor(), reference, kind=data["kind"], text=data["text"],
+        recommendation=data["recommendation"])
+
+
+@blp.route("/applications/<reference>/history", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, HistoryEventOut(many=True))
+def history(reference):
+    return context.applications().history(context.actor(), reference)
+
+
+@blp.route("/application-queue", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.arguments(s.QueueQuery, location="query")
+@blp.response(200, QueuePage)
+def queue(query):
+    """Applications waiting for officials (completeness check and review), oldest first."""
+    status = AppStatus(query["status"]) if query["status"] else None
+    items, total = context.applications().queue(context.actor(), status, page=query["page"],
+                                                per_page=query["per_page"])
+    return {"items": items, "total": total, "page": query["page"],
+            "per_page": query["per_page"]}
+
+
+@blp.route("/consents", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.response(200, s.ConsentOut(many=True))
+def consent_queue():
+    """Consent requests waiting for the caller's organization."""
+    return context.applications().consent_queue(context.actor())
