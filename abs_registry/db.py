@@ -11,7 +11,10 @@ from pathlib import Path
 from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
+
+from abs_registry.errors import Conflict
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -91,6 +94,24 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def _take_sqlite_write_lock(session: Session) -> None:
+    """On SQLite, run the whole unit as one writer, from its first read: BEGIN IMMEDIATE.
+
+    pysqlite opens a transaction only at the first INSERT/UPDATE/DELETE, so the reads that
+    decide a change (is an amendment already open? is the name taken?) would run outside it,
+    and two units could both act on what they read. Taking the write lock first makes units
+    queue (busy_timeout) and read what the one before them committed; a deferred BEGIN
+    instead would fail with SQLITE_BUSY_SNAPSHOT when its read snapshot went stale. If the
+    connection is already inside a transaction, it has written, so it holds the lock.
+    PostgreSQL needs none of this: version checks and row locks serialize its writers.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    connection = session.connection()
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def unit_of_work(session: Session) -> Iterator[Session]:
     """Commit everything a service call wrote, or nothing of it.
@@ -101,9 +122,18 @@ def unit_of_work(session: Session) -> Iterator[Session]:
     depth = session.info.get("uow_depth", 0)
     session.info["uow_depth"] = depth + 1
     try:
+        if depth == 0:
+            _take_sqlite_write_lock(session)
         yield session
         if depth == 0:
             session.commit()
+    except StaleDataError as exc:
+        # Another transaction changed the row after we read it (version_id_col found no match):
+        # the same 409 a stale expected version gets, not an unexplained error.
+        if depth == 0:
+            session.rollback()
+        raise Conflict("the record was changed by someone else; reload it",
+                       field="version") from exc
     except BaseException:
         if depth == 0:
             session.rollback()

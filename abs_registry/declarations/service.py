@@ -183,6 +183,9 @@ class DeclarationService:
         with unit_of_work(self.session):
             old = self._load(reference)
             perm.require_declarant(actor, old)
+            # Amendments opened at once would each find none pending: queue on the old row
+            # (PostgreSQL; on SQLite a unit of work already runs alone), then re-read it.
+            self.session.refresh(old, with_for_update=True)
             if old.status not in states.AMENDABLE:
                 raise InvalidTransition("amend", old.status.value,
                                         self.allowed_actions(actor, old))
