@@ -38,7 +38,8 @@ class AppStatus(enum.StrEnum):
     CONSENT = "consent"  # waiting for PIC of providers and FPIC of communities
     AGREEMENT = "agreement"  # mutually agreed terms being drafted and accepted
     REVIEW = "review"
-    INFORMATION_REQUESTED = "information_requested"
+    # at most 20 characters: audit_events.from_state/to_state are VARCHAR(20)
+    INFORMATION_REQUESTED = "info_requested"
     APPROVED = "approved"
     REFUSED = "refused"
     CONSENT_REFUSED = "consent_refused"
@@ -202,7 +203,7 @@ class Agreement(Base):
     revision: Mapped[int] = mapped_column(Integer)
     template_id: Mapped[str] = mapped_column(String(100))
     template_version: Mapped[int] = mapped_column(Integer)
-    values: Mapped[dict] = mapped_column(JSON)
+    parameters: Mapped[dict] = mapped_column(JSON)  # the template's filled-in values
     terms: Mapped[list] = mapped_column(JSON)
     text_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[AgreementStatus] = mapped_column(

@@ -104,7 +104,7 @@ class NoteIn(StrictSchema):
 
 class QueueQuery(StrictSchema):
     status = fields.String(load_default=None, validate=validate.OneOf(
-        ["submitted", "review", "information_requested", "consent", "agreement"]))
+        ["submitted", "review", "info_requested", "consent", "agreement"]))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
@@ -135,7 +135,7 @@ class AgreementOut(Schema):
     revision = fields.Integer()
     template_id = fields.String()
     template_version = fields.Integer()
-    values = fields.Dict()
+    values = fields.Dict(attribute="parameters")
     terms = fields.List(fields.Dict())
     text_sha256 = fields.String()
     status = fields.String()

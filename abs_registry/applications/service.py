@@ -352,7 +352,7 @@ class ApplicationService:
                     voided.append(old.revision)
             agreement = Agreement(
                 application=app, revision=len(app.agreements) + 1, template_id=template_id,
-                template_version=template_version, values=text.values, terms=text.terms,
+                template_version=template_version, parameters=text.values, terms=text.terms,
                 text_sha256=text.sha256, created_by_id=actor.id,
             )
             self.session.add(agreement)

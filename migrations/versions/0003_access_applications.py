@@ -2,11 +2,10 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-24 07:02:35.153070
+Create Date: 2026-11-24 07:17:51.324480
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
@@ -19,7 +18,7 @@ def upgrade() -> None:
     op.create_table('applications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('reference', sa.String(length=32), nullable=False),
-    sa.Column('status', sa.Enum('draft', 'submitted', 'returned', 'consent', 'agreement', 'review', 'information_requested', 'approved', 'refused', 'consent_refused', 'withdrawn', name='application_status', native_enum=False, create_constraint=True), nullable=False),
+    sa.Column('status', sa.Enum('draft', 'submitted', 'returned', 'consent', 'agreement', 'review', 'info_requested', 'approved', 'refused', 'consent_refused', 'withdrawn', name='application_status', native_enum=False, create_constraint=True), nullable=False),
     sa.Column('applicant_org_id', sa.Integer(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=300), nullable=False),
@@ -88,7 +87,7 @@ def upgrade() -> None:
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('template_id', sa.String(length=100), nullable=False),
     sa.Column('template_version', sa.Integer(), nullable=False),
-    sa.Column('values', sa.JSON(), nullable=False),
+    sa.Column('parameters', sa.JSON(), nullable=False),
     sa.Column('terms', sa.JSON(), nullable=False),
     sa.Column('text_sha256', sa.String(length=64), nullable=False),
     sa.Column('status', sa.Enum('proposed', 'accepted', 'void', name='agreement_status', native_enum=False, create_constraint=True), nullable=False),
