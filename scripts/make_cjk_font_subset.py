@@ -150,6 +150,9 @@ def main() -> None:
     # Horizontal Chinese and Latin shaping only: the Japanese/Korean/Traditional forms that
     # 'locl' reaches and the vertical forms ('vert') would double the glyph count.
     options.layout_features = ["ccmp", "kern", "liga", "calt", "mark", "mkmk", "halt", "palt"]
+    # No vertical writing in agreements: without vhea/vmtx/VORG the face is smaller and
+    # fontTools (WeasyPrint's fallback subsetter) has one bounding-box pass less per PDF.
+    options.drop_tables += ["vhea", "vmtx", "VORG"]
     options.name_IDs = ["*"]
     options.name_languages = ["*"]
     options.notdef_outline = True
