@@ -14,20 +14,31 @@ nothing of a file whose import fails half-way, is ever stored, and the corrected
 simply be imported again. The price of one transaction: reference numbers and the history's
 chain head stay locked until the import ends, so people declaring at the same moment wait
 for it (on SQLite, writers wait for each other anyway). Run big imports in a quiet hour.
+
+Checking a row (JSON, the schema, the register text) costs about as much as writing it, so
+files of more than one batch are checked in a worker process while this one writes the
+batch before: on two cores that nearly halves the time. The worker only computes; every
+database write happens here, in the one transaction.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
+from itertools import chain, islice
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from abs_registry.audit import writer as audit
@@ -61,7 +72,11 @@ _REGISTER = RegisterEntry.__table__
 # Optional fields a row left out are stored as NULL: a bulk insert needs every column.
 _GR_FIELDS = [c.name for c in _GENETIC_RESOURCES.columns if c.name != "id"]
 _INSERT_DECLARATIONS = insert(_DECLARATIONS).returning(
-    _DECLARATIONS.c.id, sort_by_parameter_order=True
+    _DECLARATIONS.c.reference, _DECLARATIONS.c.id
+)
+_NEXT_DECLARATION_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('declarations', 'id')) "
+    "FROM generate_series(1, :count)"
 )
 
 
@@ -102,36 +117,33 @@ class ImportReport:
 
 @dataclass
 class _Row:
+    """A checked row, with all that can be computed before it has a reference number."""
+
     line: int
     data: dict
     registered_on: date | None
     legacy_id: str | None
+    title: str
+    key_list_matches: list[str]
+    register_text: str | None  # the register document, less the reference number
 
 
 # --- reading ------------------------------------------------------------------------------
 
 
-def read_source(path: Path) -> Iterator[tuple[int, dict | Problem]]:
-    """(line number, raw row) for each record: JSON Lines, or CSV when the name ends in .csv."""
+def read_source(path: Path) -> Iterator[tuple[int, str | dict | Problem]]:
+    """(line number, record) for each record: JSON text, or a CSV row when *.csv."""
     if path.suffix.lower() == ".csv":
         return _read_csv(path)
     return _read_json_lines(path)
 
 
-def _read_json_lines(path: Path) -> Iterator[tuple[int, dict | Problem]]:
+def _read_json_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Lines stay text here: parsing them is part of the check, which may run elsewhere."""
     with path.open(encoding="utf-8-sig") as fh:
         for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, Problem(number, "json", f"not valid JSON ({exc.msg})")
-                continue
-            if not isinstance(raw, dict):
-                yield number, Problem(number, "json", "each line must be one JSON object")
-                continue
-            yield number, raw
+            if line.strip():
+                yield number, line
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, dict | Problem]]:
@@ -157,6 +169,18 @@ def count_records(path: Path) -> int:
 # --- checking -----------------------------------------------------------------------------
 
 
+def _parse(line: int, raw: str | dict | Problem) -> dict | Problem:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return Problem(line, "json", f"not valid JSON ({exc.msg})")
+    if not isinstance(parsed, dict):
+        return Problem(line, "json", "each line must be one JSON object")
+    return parsed
+
+
 def _flatten(line: int, messages, prefix: str = "") -> list[Problem]:
     if isinstance(messages, dict):
         problems = []
@@ -173,6 +197,7 @@ def _flatten(line: int, messages, prefix: str = "") -> list[Problem]:
 
 def _meta_problems(line: int, raw: dict, status: Status) -> tuple[list[Problem], date | None,
                                                                  str | None]:
+    """Check and remove the columns that describe the record's past, not the record."""
     problems: list[Problem] = []
     kind = raw.pop(KIND_FIELD, Kind.GENETIC_RESOURCE.value)
     if kind != Kind.GENETIC_RESOURCE.value:
@@ -200,18 +225,86 @@ def _meta_problems(line: int, raw: dict, status: Status) -> tuple[list[Problem],
     return problems, registered_on, None if legacy_id is None else str(legacy_id)
 
 
-def check_row(schema: GeneticResourceIn, line: int, raw: dict,
-              status: Status) -> _Row | list[Problem]:
-    """The row as the API would accept it, or everything wrong with it."""
-    raw = dict(raw)
-    problems, registered_on, legacy_id = _meta_problems(line, raw, status)
-    try:
-        data = schema.load(raw)
-    except SchemaError as exc:
-        problems += _flatten(line, exc.messages)
-    if problems:
-        return problems
-    return _Row(line, data, registered_on, legacy_id)
+@cache
+def _schema() -> GeneticResourceIn:
+    return GeneticResourceIn()
+
+
+@dataclass(frozen=True)
+class _Checker:
+    """Checks and prepares rows; plain data, so that a worker process can run it."""
+
+    status: Status
+    holder_name: str
+    match_key_list: keylist.Matcher
+
+    def __call__(self, chunk: list[tuple[int, str | dict | Problem]]
+                 ) -> list[_Row | list[Problem]]:
+        return [self.check(line, raw) for line, raw in chunk]
+
+    def check(self, line: int, raw: str | dict | Problem) -> _Row | list[Problem]:
+        """The row as the API would accept it, or everything wrong with it."""
+        parsed = _parse(line, raw)
+        if isinstance(parsed, Problem):
+            return [parsed]
+        parsed = dict(parsed)
+        problems, registered_on, legacy_id = _meta_problems(line, parsed, self.status)
+        try:
+            data = _schema().load(parsed)
+        except SchemaError as exc:
+            problems += _flatten(line, exc.messages)
+        if problems:
+            return problems
+        title = genetic_resource_title(data["scientific_name"], data["material_type"])
+        # Drafts are checked against the list when they are submitted, as in the service.
+        flags = ([] if self.status is Status.DRAFT
+                 else self.match_key_list([data["scientific_name"]]))
+        return _Row(line, data, registered_on, legacy_id, title, flags,
+                    self._register_text(data, title))
+
+    def _register_text(self, data: dict, title: str) -> str | None:
+        if self.status is not Status.REGISTERED:
+            return None
+        details = search.genetic_resource_details(
+            scientific_name=data["scientific_name"], common_name=data.get("common_name"),
+            collector=data["collector"], holder=data["holder"],
+            intended_use=data["intended_use"], material_type=data["material_type"])
+        return search.document_body(title, self.holder_name, data["collection_region"],
+                                    details)
+
+
+def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _worker_context():
+    """Fork where there is fork: a forked worker starts at once and never re-runs the
+    caller's main module (spawn would, breaking any script without a __main__ guard)."""
+    return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+
+
+def _checked_chunks(rows: Iterable, checker: _Checker, parallel: bool) -> Iterator[list]:
+    """Checked rows, batch by batch and in file order, checked ahead of the writer.
+
+    A file of one batch is checked here: starting a worker would cost more than it saves.
+    """
+    chunks = _chunks(rows, BATCH_SIZE)
+    head = list(islice(chunks, 2))
+    if not parallel or len(head) < 2:
+        for chunk in chain(head, chunks):
+            yield checker(chunk)
+        return
+    workers = max(1, min(4, (os.cpu_count() or 2) - 1))  # one core stays with the writer
+    with ProcessPoolExecutor(workers, mp_context=_worker_context()) as pool:
+        pending = deque(pool.submit(checker, chunk) for chunk in head)
+        for chunk in chunks:
+            while len(pending) > workers:
+                yield pending.popleft().result()
+            pending.append(pool.submit(checker, chunk))
+        while pending:
+            yield pending.popleft().result()
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -227,7 +320,6 @@ class _Writer:
     status: Status
     country: str
     source: str
-    match_key_list: Callable[[list[str]], list[str]]
     first_reference: str = ""
     last_reference: str = ""
 
@@ -235,19 +327,14 @@ class _Writer:
         now = utcnow()
         refs = reserve_references(self.session, self.country, SERIES[Kind.GENETIC_RESOURCE],
                                   now.year, len(rows))
-        flags = [self._flags(row) for row in rows]
-        ids = self.session.execute(
-            _INSERT_DECLARATIONS,
-            [self._declaration(ref, row, flag, now) for ref, row, flag in zip(refs, rows, flags,
-                                                                              strict=True)],
-        ).scalars().all()
+        ids = self._insert_declarations(
+            [self._declaration(ref, row, now) for ref, row in zip(refs, rows, strict=True)])
         self.session.execute(insert(_GENETIC_RESOURCES), [
             {"id": id_, **{name: row.data.get(name) for name in _GR_FIELDS}}
             for id_, row in zip(ids, rows, strict=True)
         ])
         audit.append(self.session, [
-            self._event(id_, ref, row, flag, now)
-            for id_, ref, row, flag in zip(ids, refs, rows, flags, strict=True)
+            self._event(id_, ref, row, now) for id_, ref, row in zip(ids, refs, rows, strict=True)
         ])
         if self.status is Status.REGISTERED:
             self.session.execute(insert(_REGISTER), [
@@ -258,11 +345,22 @@ class _Writer:
         self.last_reference = refs[-1]
         return len(rows)
 
-    def _flags(self, row: _Row) -> list[str]:
-        # Drafts are checked against the list when they are submitted, as in the service.
-        if self.status is Status.DRAFT:
-            return []
-        return self.match_key_list([row.data["scientific_name"]])
+    def _insert_declarations(self, values: list[dict]) -> list[int]:
+        """Insert and answer the new ids, in the order of ``values``.
+
+        PostgreSQL hands out the ids first (one nextval query), so the rows go in as a plain
+        pipelined executemany: five times cheaper there than INSERT ... RETURNING, which
+        SQLAlchemy turns into one statement with a parameter per value. SQLite returns the
+        ids cheaply; they are matched back by reference, since asking for them in parameter
+        order would make SQLAlchemy insert row by row.
+        """
+        if self.session.bind.dialect.name == "postgresql":
+            ids = self.session.execute(_NEXT_DECLARATION_IDS, {"count": len(values)}).scalars()
+            values = [{"id": id_, **v} for id_, v in zip(ids, values, strict=True)]
+            self.session.execute(insert(_DECLARATIONS), values)
+            return [v["id"] for v in values]
+        id_of = {ref: id_ for ref, id_ in self.session.execute(_INSERT_DECLARATIONS, values)}
+        return [id_of[v["reference"]] for v in values]
 
     def _registered_at(self, row: _Row, now: datetime) -> datetime | None:
         if self.status is not Status.REGISTERED:
@@ -272,7 +370,7 @@ class _Writer:
         return datetime(row.registered_on.year, row.registered_on.month,
                         row.registered_on.day, tzinfo=UTC)
 
-    def _declaration(self, ref: str, row: _Row, flags: list[str], now: datetime) -> dict:
+    def _declaration(self, ref: str, row: _Row, now: datetime) -> dict:
         registered_at = self._registered_at(row, now)
         return {
             "reference": ref,
@@ -285,20 +383,20 @@ class _Writer:
             "updated_at": now,
             "submitted_at": None if self.status is Status.DRAFT else (registered_at or now),
             "registered_at": registered_at,
-            "needs_national_review": bool(flags),
-            "key_list_matches": flags,
+            "needs_national_review": bool(row.key_list_matches),
+            "key_list_matches": row.key_list_matches,
             "supersedes_id": None,
             "version": 1,
         }
 
-    def _event(self, id_: int, ref: str, row: _Row, flags: list[str], now: datetime) -> dict:
+    def _event(self, id_: int, ref: str, row: _Row, now: datetime) -> dict:
         data = {"source": self.source, "line": row.line, "declarant": self.declarant.email}
         if row.legacy_id is not None:
             data["legacy_id"] = row.legacy_id
         if row.registered_on is not None:
             data["registered_on"] = row.registered_on.isoformat()
-        if flags:
-            data["key_list_matches"] = flags
+        if row.key_list_matches:
+            data["key_list_matches"] = row.key_list_matches
         return audit.event_values(
             actor=None, subject_type="declaration", subject_id=id_, subject_ref=ref,
             action="import", to_state=self.status.value, comment=f"imported from {self.source}",
@@ -306,19 +404,12 @@ class _Writer:
         )
 
     def _register_entry(self, id_: int, ref: str, row: _Row, now: datetime) -> dict:
-        data = row.data
-        title = genetic_resource_title(data["scientific_name"], data["material_type"])
-        region = data["collection_region"]
-        details = search.genetic_resource_details(
-            scientific_name=data["scientific_name"], common_name=data.get("common_name"),
-            collector=data["collector"], holder=data["holder"],
-            intended_use=data["intended_use"], material_type=data["material_type"])
         return search.entry_values(
-            declaration_id=id_, reference=ref, kind=Kind.GENETIC_RESOURCE, title=title,
-            taxon=data["scientific_name"], region_code=region,
+            declaration_id=id_, reference=ref, kind=Kind.GENETIC_RESOURCE, title=row.title,
+            taxon=row.data["scientific_name"], region_code=row.data["collection_region"],
             holder_id=self.organization.id, holder_name=self.organization.name,
             registered_on=self._registered_at(row, now).date(),
-            document=search.document(ref, title, self.organization.name, region, details),
+            document=search.with_reference(ref, row.register_text),
         )
 
 
@@ -349,7 +440,7 @@ def _declarant(session: Session, org: Organization, email: str | None) -> User:
 def import_declarations(
     session: Session,
     actor: User | None,
-    rows: Iterable[tuple[int, dict | Problem]],
+    rows: Iterable[tuple[int, str | dict | Problem]],
     *,
     organization_name: str,
     status: Status = Status.REGISTERED,
@@ -357,8 +448,13 @@ def import_declarations(
     country: str = "CN",
     source: str = "import",
     progress: Callable[[int], object] | None = None,
+    parallel: bool = True,
 ) -> ImportReport:
-    """Import every row or none (see the module docstring); actor None is the CLI's admin."""
+    """Import every row or none (see the module docstring); actor None is the CLI's admin.
+
+    ``rows`` are (line number, record) pairs as ``read_source`` gives them; a record may be
+    a dict too. ``parallel`` False keeps the checking in this process.
+    """
     if actor is not None and actor.role is not Role.ADMIN:
         raise PermissionDenied("only administrators may import declarations in bulk")
     if status not in IMPORTABLE_STATUSES:
@@ -367,36 +463,31 @@ def import_declarations(
     with unit_of_work(session):
         org = _organization(session, organization_name)
         writer = _Writer(session, org, _declarant(session, org, declarant_email), status,
-                         country, source, keylist.matcher(session))
-        imported = _check_and_write(session, writer, rows, status, progress)
+                         country, source)
+        checker = _Checker(status, org.name, keylist.matcher(session))
+        imported = _check_and_write(session, writer, _checked_chunks(rows, checker, parallel),
+                                    progress)
     return ImportReport(imported, time.perf_counter() - started, writer.first_reference,
                         writer.last_reference)
 
 
-def _check_and_write(session: Session, writer: _Writer, rows, status: Status, progress) -> int:
-    schema = GeneticResourceIn()
+def _check_and_write(session: Session, writer: _Writer, chunks: Iterator[list],
+                     progress: Callable[[int], object] | None) -> int:
     problems: list[Problem] = []
     bad_rows = imported = 0
-    batch: list[_Row] = []
-    for line, raw in rows:
-        checked = [raw] if isinstance(raw, Problem) else check_row(schema, line, raw, status)
-        if isinstance(checked, list):
-            if not bad_rows:
-                session.rollback()  # give the locks back now; the rest is only checked
-                batch.clear()
-            bad_rows += 1
-            problems += checked[: max(MAX_REPORTED - len(problems), 0)]
-        elif not bad_rows:
-            batch.append(checked)
-            if len(batch) >= BATCH_SIZE:
-                imported += writer.write(batch)
-                batch.clear()
+    for checked in chunks:
+        bad = [c for c in checked if isinstance(c, list)]
+        if bad and not bad_rows:
+            session.rollback()  # give the locks back now; the rest of the file is only checked
+        bad_rows += len(bad)
+        for row_problems in bad:
+            problems += row_problems[: max(MAX_REPORTED - len(problems), 0)]
+        if not bad_rows:
+            imported += writer.write(checked)
         if progress is not None:
-            progress(1)
+            progress(len(checked))
     if bad_rows:
         raise ImportRefused(problems, bad_rows)
-    if batch:
-        imported += writer.write(batch)
     if not imported:
         raise ValidationError({"file": ["no declarations found: the file is empty"]})
     return imported

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -46,16 +45,23 @@ def matches(session: Session, names: list[str]) -> list[str]:
     return sorted({e.scientific_name for e in entries})
 
 
-def matcher(session: Session) -> Callable[[list[str]], list[str]]:
-    """``matches`` for many declarations in a row: the active list is read once."""
-    listed = {e.name_key: e.scientific_name
-              for e in session.scalars(select(KeyListEntry).where(KeyListEntry.active))}
+@dataclass(frozen=True)
+class Matcher:
+    """``matches`` for many declarations in a row: the active list is read once.
 
-    def match(names: list[str]) -> list[str]:
+    Plain data, so a bulk import can hand it to a worker process.
+    """
+
+    listed: dict[str, str]
+
+    def __call__(self, names: list[str]) -> list[str]:
         keys = set().union(*(_candidate_keys(name) for name in names))
-        return sorted({listed[key] for key in keys if key in listed})
+        return sorted({self.listed[key] for key in keys if key in self.listed})
 
-    return match
+
+def matcher(session: Session) -> Matcher:
+    return Matcher({e.name_key: e.scientific_name
+                    for e in session.scalars(select(KeyListEntry).where(KeyListEntry.active))})
 
 
 @dataclass
