@@ -345,3 +345,13 @@ def test_the_cli_refuses_a_duplicate_e_mail_and_a_short_password(app, session):
                                 "--org", "Bureau", "--password", "short"])
     assert short.exit_code != 0 and "password" in short.output
     assert counts(session) == before
+
+
+def test_the_openapi_document_describes_the_member_endpoints(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    members = spec["paths"]["/api/v1/organization/members"]
+    assert {"get", "post"} <= set(members)
+    assert members["post"]["security"] == [{"bearerAuth": []}]
+    schema = spec["components"]["schemas"]["MemberIn"]
+    assert schema["properties"]["password"].get("writeOnly") is True
+    assert "password" not in spec["components"]["schemas"]["MemberOut"]["properties"]
