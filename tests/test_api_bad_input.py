@@ -894,6 +894,11 @@ def test_list_filter_with_an_unknown_status_is_422(client, world, member):
     assert_refused(response, 422, "status")
 
 
+def test_a_misspelt_list_filter_is_422_not_ignored(client, world, member):
+    response = client.get(f"{API}?stauts=draft", headers=world.headers(member))
+    assert_refused(response, 422, "stauts", message="Unknown field")
+
+
 # --- the HTML form ------------------------------------------------------------------------
 
 FIELD_DIV = r'<div class="field has-error">\s*<label for="{name}">.*?</div>\s*</div>'

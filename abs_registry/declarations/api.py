@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 
 from abs_registry.auth.identity import login_required
 from abs_registry.declarations import keylist, search
@@ -80,7 +80,7 @@ for path, (kind, create_schema, update_schema) in KIND_PATHS.items():
 @blp.route("/declarations", methods=["GET"])
 @login_required
 @blp.doc(security=BEARER)
-@blp.arguments(StatusFilter, location="query")
+@blp.arguments(StatusFilter, location="query", unknown=RAISE)
 @blp.response(200, DeclarationWithActions(many=True))
 def list_own(query):
     """The declarations of the caller's organization, newest change first."""
@@ -136,7 +136,9 @@ def review_queue():
 
 
 @blp.route("/register", methods=["GET"])
-@blp.arguments(s.RegisterQuery, location="query")
+# RAISE: webargs ignores unknown query parameters by default, so a misspelt filter would
+# silently return the whole register; the HTML register page refuses them too.
+@blp.arguments(s.RegisterQuery, location="query", unknown=RAISE)
 @blp.response(200, s.RegisterPageOut)
 def register(query):
     """The public register: registered public declarations, full text and filters."""

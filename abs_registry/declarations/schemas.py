@@ -84,6 +84,14 @@ def _scientific_name(value: str) -> None:
         )
 
 
+class ScientificName(fields.String):
+    """Spaces around or between the words are not part of a name: the register and the key
+    list compare names, so " Oryza  sativa " is stored as "Oryza sativa"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return " ".join(super()._deserialize(value, attr, data, **kwargs).split())
+
+
 def _unstorable(value) -> bool:
     if isinstance(value, str):
         return UNSTORABLE.search(value) is not None
@@ -107,7 +115,7 @@ class StrictSchema(Schema):
 
 
 class GeneticResourceIn(StrictSchema):
-    scientific_name = fields.String(
+    scientific_name = ScientificName(
         required=True, validate=[validate.Length(min=2, max=200), _scientific_name]
     )
     taxon_rank = _enum(TaxonRank)
@@ -172,7 +180,7 @@ class TraditionalKnowledgeIn(StrictSchema):
     description = _text(10000)
     domain = _enum(TKDomain)
     associated_species = fields.List(
-        fields.String(validate=[validate.Length(min=2, max=200), _scientific_name]),
+        ScientificName(validate=[validate.Length(min=2, max=200), _scientific_name]),
         load_default=list,
         validate=validate.Length(max=50),
     )
