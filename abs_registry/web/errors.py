@@ -48,9 +48,17 @@ def _answer(status: int, errors: dict, extra: dict | None = None):
     return render_template("error.html", status=status, message=message), status
 
 
+# Headers that tell a client how to recover (RFC 9110: 401 names the scheme, 429 the wait).
+RECOVERY_HEADERS = {401: ("WWW-Authenticate", "Bearer"), 429: ("Retry-After", "900")}
+
+
 def handle_domain(exc: DomainError):
     extra = {k: v for k, v in exc.details.items()}
-    return _answer(exc.status, exc.as_errors(), extra)
+    body, status = _answer(exc.status, exc.as_errors(), extra)
+    if status in RECOVERY_HEADERS and is_api_request():
+        name, value = RECOVERY_HEADERS[status]
+        body.headers[name] = value
+    return body, status
 
 
 def handle_schema(exc: SchemaError):
