@@ -52,6 +52,10 @@ def sign_in(user) -> None:
     session.permanent = True
 
 
+def session_token() -> str | None:
+    return session.get(SESSION_KEY)
+
+
 def sign_out() -> None:
     if token := session.get(SESSION_KEY):
         context.accounts().end_session(token)

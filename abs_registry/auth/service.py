@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from abs_registry import regions
@@ -72,11 +72,11 @@ class AccountService:
 
     # --- organizations and users -----------------------------------------------------------
 
-    def _check_password(self, password: str) -> None:
+    def _check_password(self, password: str, field: str = "password") -> None:
         if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
             raise ValidationError(
-                {"password": [N_("Use between %(min)s and %(max)s characters.")
-                              % {"min": MIN_LENGTH, "max": MAX_LENGTH}]}
+                {field: [N_("Use between %(min)s and %(max)s characters.")
+                         % {"min": MIN_LENGTH, "max": MAX_LENGTH}]}
             )
 
     def create_organization(self, actor: User | None, name: str, kind: OrgKind,
@@ -250,6 +250,22 @@ class AccountService:
             with unit_of_work(self.session):
                 row.last_seen_at = now
         return row.user
+
+    def change_password(self, user: User, current: str, new: str,
+                        keep_session: str | None = None) -> None:
+        """A new password ends every other session, so a stolen cookie stops working too."""
+        if not self.passwords.verify(user.password_hash, current):
+            raise ValidationError({"current_password": [N_("The current password is wrong.")]})
+        self._check_password(new, "new_password")
+        with unit_of_work(self.session):
+            user.password_hash = self.passwords.hash(new)
+            others = update(AuthSession).where(AuthSession.user_id == user.id,
+                                               AuthSession.ended_at.is_(None))
+            if keep_session is not None:
+                others = others.where(AuthSession.token_hash != digest(keep_session))
+            self.session.execute(others.values(ended_at=utcnow()))
+            audit.record(self.session, actor=user, subject_type="user", subject_id=user.id,
+                         subject_ref=f"USER-{user.id}", action="change_password")
 
     def end_session(self, token: str) -> None:
         with unit_of_work(self.session):

@@ -51,6 +51,18 @@ class MemberForm(StrictSchema):
     password = fields.String(required=True, validate=validate.Length(min=12, max=128))
 
 
+class PasswordForm(StrictSchema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    new_password = fields.String(required=True, validate=validate.Length(min=12, max=128))
+    new_password_confirm = fields.String(required=True)
+
+    @validates_schema
+    def _check(self, data, **_kw):
+        if data.get("new_password") != data.get("new_password_confirm"):
+            raise SchemaError(N_("The passwords do not match."),
+                              field_name="new_password_confirm")
+
+
 class TokenForm(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
@@ -129,6 +141,22 @@ def create_token():
                                errors=forms.errors_of(exc)), 422
     tokens = context.accounts().tokens(context.actor())
     return render_template("auth/account.html", tokens=tokens, new_token=secret, errors={})
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    try:
+        _values, data = forms.read(PasswordForm())
+        context.accounts().change_password(context.actor(), data["current_password"],
+                                           data["new_password"],
+                                           keep_session=identity.session_token())
+    except ValidationError as exc:
+        tokens = context.accounts().tokens(context.actor())
+        return render_template("auth/account.html", tokens=tokens, new_token=None,
+                               errors=forms.errors_of(exc)), 422
+    flash(_("Your password is changed; your other sessions are signed out."))
+    return redirect(url_for("auth.account"))
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
