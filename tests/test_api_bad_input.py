@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -257,8 +258,6 @@ def test_values_at_the_edge_of_the_ranges_are_accepted(client, world, member, fi
     assert response.status_code == 201, response.get_json()
     shown = response.get_json()["genetic_resource"][field]
     if value is not None and field in {"quantity", "latitude", "longitude"}:
-        from decimal import Decimal
-
         assert Decimal(shown) == Decimal(value)
 
 
@@ -491,12 +490,19 @@ def test_body_that_is_not_a_json_object_is_refused(client, world, session, membe
     assert snapshot(session) == before
 
 
-def test_empty_body_is_refused_as_missing_fields(client, world, session, member):
+@pytest.mark.parametrize("content_type", ["application/json", None])
+def test_empty_body_is_refused_naming_every_missing_field(client, world, session, member,
+                                                         content_type):
+    headers = world.headers(member)
+    if content_type:
+        headers["Content-Type"] = content_type
     before = snapshot(session)
-    response = client.post(f"{API}/genetic-resources", data=b"",
-                           content_type="application/json", headers=world.headers(member))
-    assert response.status_code in (400, 422), response.get_data(as_text=True)
-    assert response.get_json()["errors"]
+    response = client.post(f"{API}/genetic-resources", data=b"", headers=headers)
+    body = assert_refused(response, 422, "scientific_name", message="Missing data")
+    assert set(body["errors"]) == {
+        "scientific_name", "taxon_rank", "material_type", "quantity", "quantity_unit",
+        "collection_region", "latitude", "longitude", "collection_date", "collector",
+        "holder", "conservation", "intended_use"}
     assert snapshot(session) == before
 
 
@@ -566,10 +572,10 @@ def test_declaring_a_kind_ones_role_may_not_is_403_role(client, world, session, 
 
 
 def _draft(world, member, steward, kind):
+    """A draft of this kind, its declarant, and a full valid payload to PUT over it."""
     actor = _declarant(kind, member, steward)
     payload = _valid_payload(world, member, kind)
-    schema_kind = {Kind.DSI: {"source_resources": payload.get("source_resources")}}
-    return actor, world.declare(actor, kind, **schema_kind.get(kind, {})), payload
+    return actor, world.declare(actor, kind, **payload), payload
 
 
 @pytest.mark.parametrize("kind", list(Kind))
@@ -901,9 +907,6 @@ def test_a_misspelt_list_filter_is_422_not_ignored(client, world, member):
 
 # --- the HTML form ------------------------------------------------------------------------
 
-FIELD_DIV = r'<div class="field has-error">\s*<label for="{name}">.*?</div>\s*</div>'
-
-
 def _sign_in(client, user) -> None:
     response = client.post("/sign-in", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -922,7 +925,7 @@ def _error_beside(html: str, name: str) -> str:
     return match.group(1).strip()
 
 
-def _form(kind_path: str, payload: dict) -> dict:
+def _form(payload: dict) -> dict:
     return {k: ("\n".join(v) if isinstance(v, list) else ("" if v is None else str(v)))
             for k, v in payload.items()}
 
@@ -951,7 +954,7 @@ def test_form_with_a_bad_field_shows_the_message_beside_it(app_nocsrf, client, w
     _sign_in(client, _declarant(kind, member, steward))
     before = snapshot(session)
     response = client.post(f"/declarations/new/{kind_path}",
-                           data={**_form(kind_path, payload), "intent": "submit"})
+                           data={**_form(payload), "intent": "submit"})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert message in _error_beside(html, field)
@@ -966,20 +969,20 @@ def test_form_keeps_the_csrf_protection_and_accepts_its_token(client, world, ses
     _sign_in_with_csrf(client, member)
     before = snapshot(session)
     no_token = client.post("/declarations/new/genetic-resource",
-                           data={**_form("gr", gr_payload()), "intent": "save"})
+                           data={**_form(gr_payload()), "intent": "save"})
     assert no_token.status_code == 400
     assert snapshot(session) == before
 
     token = _csrf_token(client.get("/declarations/new/genetic-resource"))
     bad = client.post("/declarations/new/genetic-resource",
-                      data={**_form("gr", gr_payload(longitude="200")), "csrf_token": token,
+                      data={**_form(gr_payload(longitude="200")), "csrf_token": token,
                             "intent": "save"})
     assert bad.status_code == 422
     assert "180" in _error_beside(bad.get_data(as_text=True), "longitude")
     assert snapshot(session) == before
 
     good = client.post("/declarations/new/genetic-resource",
-                       data={**_form("gr", gr_payload()), "csrf_token": token, "intent": "save"})
+                       data={**_form(gr_payload()), "csrf_token": token, "intent": "save"})
     assert good.status_code == 302
     assert len(snapshot(session)["declarations"]) == len(before["declarations"]) + 1
 
@@ -997,20 +1000,54 @@ def _sign_in_with_csrf(client, user) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def test_edit_form_with_a_stale_version_says_so_and_keeps_the_record(app_nocsrf, client, world,
-                                                                     session, member):
+def test_edit_form_saves_through_the_page(app_nocsrf, client, world, session, member):
     draft = world.declare(member)
-    world.declarations.update(member, draft.reference,
-                              {**_schema_load(gr_payload(collector="Wang Fang")),
-                               "version": draft.version})
+    _sign_in(client, member)
+    form = client.get(f"/declarations/{draft.reference}/edit").get_data(as_text=True)
+    version = re.search(r'name="version" value="(\d+)"', form).group(1)
+    response = client.post(f"/declarations/{draft.reference}/edit",
+                           data={**_form(gr_payload(collector="Zhao Lei")), "version": version,
+                                 "intent": "save"})
+    assert response.status_code == 302, _errors_shown(response)
+    session.expire_all()
+    assert world.declarations.get(member, draft.reference).collector == "Zhao Lei"
+
+
+def test_edit_form_with_a_bad_field_shows_it_and_keeps_the_record(app_nocsrf, client, world,
+                                                                  session, member):
+    draft = world.declare(member)
     _sign_in(client, member)
     before = snapshot(session)
     response = client.post(f"/declarations/{draft.reference}/edit",
-                           data={**_form("gr", gr_payload(collector="Zhao Lei")),
-                                 "version": "1", "intent": "save"})
-    assert response.status_code in (409, 422)
-    assert "version" in response.get_data(as_text=True)
+                           data={**_form(gr_payload(latitude="-95")),
+                                 "version": str(draft.version), "intent": "save"})
+    assert response.status_code == 422
+    assert "90" in _error_beside(response.get_data(as_text=True), "latitude")
     assert snapshot(session) == before
+
+
+def test_edit_form_with_a_stale_version_says_so_and_keeps_what_was_typed(app_nocsrf, client,
+                                                                         world, session,
+                                                                         member):
+    draft = world.declare(member)
+    read_at = draft.version  # the version the form was read at
+    world.declarations.update(member, draft.reference,
+                              {**_schema_load(gr_payload(collector="Wang Fang")),
+                               "version": read_at})
+    _sign_in(client, member)
+    before = snapshot(session)
+    response = client.post(f"/declarations/{draft.reference}/edit",
+                           data={**_form(gr_payload(collector="Zhao Lei")),
+                                 "version": str(read_at), "intent": "save"})
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "changed since version 1" in html and 'id="error-version"' in html
+    assert 'value="Zhao Lei"' in html
+    assert snapshot(session) == before
+
+
+def _errors_shown(response) -> list[str]:
+    return re.findall(r'class="field-error"[^>]*>([^<]*)', response.get_data(as_text=True))
 
 
 def _schema_load(payload: dict) -> dict:

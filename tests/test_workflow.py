@@ -7,6 +7,7 @@ that a change to the product's table shows up as a failing test.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -376,6 +377,25 @@ def test_a_returned_declaration_is_edited_and_resubmitted_and_the_message_is_see
     assert registered["status"] == "registered"
     actions = [e["action"] for e in client.get(f"{API}/{decl.reference}/history").get_json()]
     assert actions == ["create", "submit", "return", "edit", "submit", "register"]
+
+
+def test_a_returned_declaration_is_corrected_and_resubmitted_through_the_pages(
+        app_nocsrf, client, world, session, member, national):
+    decl = build(world, member, national, "returned")
+    client.post("/sign-in", data={"email": member.email, "password": PASSWORD})
+    form_page = client.get(f"/declarations/{decl.reference}/edit").get_data(as_text=True)
+    assert "returned this declaration for changes" in form_page
+    version = re.search(r'name="version" value="(\d+)"', form_page).group(1)
+    form = {k: str(v) for k, v in gr_payload(intended_use="Drought screening; permit 77")
+            .items()}
+    response = client.post(f"/declarations/{decl.reference}/edit",
+                           data={**form, "version": version, "intent": "submit"})
+    assert response.status_code == 302
+    history = client.get(f"{API}/{decl.reference}/history",
+                         headers=world.headers(member)).get_json()
+    assert [e["action"] for e in history][-3:] == ["return", "edit", "submit"]
+    assert history[-2]["data"]["fields"] == ["intended_use"]
+    assert history[-1]["to_state"] == "submitted"
 
 
 def test_an_edit_that_changes_nothing_records_nothing(client, world, session, member):

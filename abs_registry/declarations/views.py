@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError as SchemaError
+from marshmallow import fields
 from sqlalchemy import select
 
 from abs_registry.auth.identity import login_required
@@ -12,7 +15,7 @@ from abs_registry.auth.models import Organization, OrgKind
 from abs_registry.declarations import schemas as s
 from abs_registry.declarations import search
 from abs_registry.declarations.models import Declaration, Kind
-from abs_registry.errors import ValidationError
+from abs_registry.errors import StaleVersion, ValidationError
 from abs_registry.web import context, forms, labels
 
 bp = Blueprint("declarations", __name__)
@@ -71,6 +74,13 @@ def new(kind_path: str):
     return redirect(url_for("declarations.show", reference=decl.reference))
 
 
+@cache
+def _edit_form(schema):
+    """The edit form also carries the version it was read at; the service checks it."""
+    return schema.from_dict({"version": fields.Raw(load_default=None)},
+                            name=f"{schema.__name__}Edit")
+
+
 @bp.route("/declarations/<reference>/edit", methods=["GET", "POST"])
 @login_required
 def edit(reference: str):
@@ -91,11 +101,12 @@ def edit(reference: str):
     except ValueError:
         version = None
     try:
-        values, data = forms.read(schema(), list_fields)
+        values, data = forms.read(_edit_form(schema)(), list_fields)
         data["version"] = version
         service.update(context.actor(), reference, data)
-    except ValidationError as exc:
-        return _render_form(kind_path, values, forms.errors_of(exc), decl, status=422)
+    except (ValidationError, StaleVersion) as exc:
+        # a stale version keeps what was typed, with the message at the top of the form
+        return _render_form(kind_path, values, forms.errors_of(exc), decl, status=exc.status)
     if request.form.get("intent") == "submit":
         service.transition(context.actor(), reference, "submit")
         flash(_("Declaration %(ref)s is submitted for review.", ref=reference))
