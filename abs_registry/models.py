@@ -1,5 +1,12 @@
 """Imports every model module, so that Base.metadata knows every table (used by migrations)."""
 
+from abs_registry.applications.models import (  # noqa: F401
+    Agreement,
+    AgreementAcceptance,
+    Application,
+    ConsentRequest,
+    ReviewNote,
+)
 from abs_registry.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from abs_registry.auth.models import (  # noqa: F401
     ApiToken,
@@ -16,13 +23,6 @@ from abs_registry.declarations.models import (  # noqa: F401
     RegisterEntry,
     TKRecord,
 )
-from abs_registry.references import Counter  # noqa: F401
-from abs_registry.applications.models import (  # noqa: F401
-    Agreement,
-    AgreementAcceptance,
-    Application,
-    ConsentRequest,
-    ReviewNote,
-)
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.notifications.models import Notification  # noqa: F401
+from abs_registry.references import Counter  # noqa: F401

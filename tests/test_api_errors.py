@@ -18,3 +18,20 @@ def test_too_many_failed_sign_ins_says_when_to_retry(client, world):
     assert answer.status_code == 429
     assert int(answer.headers["Retry-After"]) > 0
     assert "email" in answer.get_json()["errors"]
+
+
+def test_the_public_sees_organizations_not_people_in_a_records_history(client, world):
+    from abs_registry.auth.models import OfficialLevel
+
+    member = world.member()
+    official = world.official(OfficialLevel.NATIONAL)
+    decl = world.registered(member, reviewer=official)
+    public = client.get(f"/api/v1/declarations/{decl.reference}/history").get_json()
+    actors = {e["actor"] for e in public}
+    assert member.display_name not in actors and official.display_name not in actors
+    assert actors == {member.organization.name, official.organization.name}
+    page = client.get(f"/declarations/{decl.reference}").get_data(as_text=True)
+    assert official.display_name not in page and member.display_name not in page
+    own = client.get(f"/api/v1/declarations/{decl.reference}/history",
+                     headers=world.headers(member)).get_json()
+    assert {e["actor"] for e in own} == {member.display_name, official.display_name}

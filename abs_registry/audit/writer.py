@@ -156,6 +156,28 @@ def history(session: Session, subject_type: str, subject_id: int) -> list[AuditE
     )
 
 
+@dataclass(frozen=True)
+class PublicEvent:
+    """A history row as the public sees it: the acting organization instead of the person."""
+
+    seq: int
+    at: object
+    actor_name: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    comment: str | None
+    data: dict
+
+
+def as_organization(event: AuditEvent) -> PublicEvent:
+    org = event.actor.organization if event.actor is not None else None
+    return PublicEvent(seq=event.seq, at=event.at,
+                       actor_name=org.name if org is not None else "ABS Registry",
+                       action=event.action, from_state=event.from_state,
+                       to_state=event.to_state, comment=event.comment, data=event.data)
+
+
 @dataclass
 class ChainReport:
     checked: int

@@ -53,6 +53,12 @@ def require_view(actor: User | None, decl: Declaration | None) -> Declaration:
     return decl
 
 
+def sees_people(actor: User | None, decl: Declaration) -> bool:
+    """Names of declarants and officials are personal data: the public sees their organizations."""
+    return actor is not None and actor.active and (
+        actor.organization_id == decl.organization_id or actor.is_official)
+
+
 def require_can_declare(actor: User | None, kind: Kind) -> None:
     if actor is None or actor.role is not DECLARANT_ROLE[kind]:
         raise PermissionDenied(

@@ -61,8 +61,12 @@ class DeclarationService:
         return perm.require_view(actor, self._load(reference))
 
     def history(self, actor: User | None, reference: str) -> list:
+        """The record's history; the public sees organizations, not the people who acted."""
         decl = self.get(actor, reference)
-        return audit.history(self.session, "declaration", decl.id)
+        events = audit.history(self.session, "declaration", decl.id)
+        if perm.sees_people(actor, decl):
+            return events
+        return [audit.as_organization(event) for event in events]
 
     def list_own(self, actor: User, status: Status | None = None) -> list[Declaration]:
         if actor.organization_id is None:
