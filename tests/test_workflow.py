@@ -398,6 +398,38 @@ def test_a_returned_declaration_is_corrected_and_resubmitted_through_the_pages(
     assert history[-1]["to_state"] == "submitted"
 
 
+def test_the_review_form_asks_for_the_missing_message_beside_its_box(app_nocsrf, client,
+                                                                     world, session, member,
+                                                                     national):
+    decl = build(world, member, national, "submitted")
+    client.post("/sign-in", data={"email": national.email, "password": PASSWORD})
+    before = snapshot(session)
+    refused = client.post(f"/declarations/{decl.reference}/act/return",
+                          data={"comment": "  ", "version": str(decl.version)})
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert re.search(r'<textarea id="comment-return"[^>]*aria-invalid="true"', html)
+    assert 'id="error-comment"' in html
+    assert snapshot(session) == before
+    done = client.post(f"/declarations/{decl.reference}/act/return",
+                       data={"comment": "Add the permit.", "version": str(decl.version)})
+    assert done.status_code == 302
+    assert _read(client, world, decl.reference, member)["status"] == "returned"
+
+
+def test_the_review_form_refuses_a_provincial_official_on_a_listed_taxon(
+        app_nocsrf, client, world, session, member):
+    keylist.import_list(session, None, KEY_LIST)
+    decl = build(world, member, None, "submitted")
+    provincial = world.official(OfficialLevel.PROVINCIAL)
+    client.post("/sign-in", data={"email": provincial.email, "password": PASSWORD})
+    before = snapshot(session)
+    response = client.post(f"/declarations/{decl.reference}/act/register", data={})
+    assert response.status_code == 403
+    assert "national-level official" in response.get_data(as_text=True)
+    assert snapshot(session) == before
+
+
 def test_an_edit_that_changes_nothing_records_nothing(client, world, session, member):
     decl = world.declare(member)
     before = snapshot(session)

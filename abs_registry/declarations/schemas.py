@@ -305,7 +305,8 @@ class RegisterQuery(StrictSchema):
     )
     taxon = fields.String(load_default=None, validate=validate.Length(max=200))
     region = fields.String(load_default=None)
-    holder = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    # an id beyond a 32-bit integer cannot exist, and PostgreSQL refuses to compare with one
+    holder = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
     registered_from = fields.Date(load_default=None)
     registered_to = fields.Date(load_default=None)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
