@@ -13,6 +13,8 @@ DIALECT_ONLY = {"register_fts", "register_fts_data", "register_fts_idx", "regist
 def include_object(obj, name, type_, reflected, compare_to):
     if type_ == "table" and name in DIALECT_ONLY:
         return False
+    if type_ == "column" and name == "document_tsv":  # PostgreSQL's stored tsvector (0004)
+        return False
     return not (type_ == "index" and (name or "").startswith("ix_register_entries_document"))
 
 

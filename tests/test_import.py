@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from abs_registry.audit.models import AuditEvent
 from abs_registry.declarations import importer, keylist
@@ -63,6 +63,7 @@ def test_imported_records_are_read_numbered_historied_and_found_like_declared_on
     assert result.exit_code == 0, result.output
     assert "imported 3 declarations as registered" in result.output
     assert f"{ref(1)} to {ref(3)}" in result.output
+    headers = world.headers(member)
 
     for number in (1, 2, 3):
         answer = client.get(f"/api/v1/declarations/{ref(number)}")
@@ -77,11 +78,11 @@ def test_imported_records_are_read_numbered_historied_and_found_like_declared_on
         assert Decimal(gr["latitude"]) == Decimal("21.95")
         assert Decimal(gr["quantity"]) == Decimal("1.5")
         assert gr["collection_date"] == "2025-10-12"
-        history = client.get(f"/api/v1/declarations/{ref(number)}/history").get_json()
+        history = client.get(f"/api/v1/declarations/{ref(number)}/history",
+                             headers=headers).get_json()
         assert [(e["action"], e["to_state"], e["actor"]) for e in history] == [
             ("import", "registered", "system")]
-        assert history[0]["data"]["line"] == number
-        assert history[0]["data"]["source"] == "legacy.jsonl"
+        assert history[0]["data"] == {"source": "legacy.jsonl", "line": number}
 
     found = client.get("/api/v1/register", query_string={"q": "lot2"}).get_json()
     assert [i["reference"] for i in found["items"]] == [ref(2)]
@@ -265,3 +266,17 @@ def test_only_administrators_may_import_through_the_service(session, world, memb
     report = importer.import_file(session, world.admin(), path,
                                   organization_name=member.organization.name)
     assert (report.rows, report.first_reference) == (1, ref(1))
+
+
+def test_a_large_import_refreshes_postgresql_statistics(app, session, member, tmp_path,
+                                                         monkeypatch):
+    """Searches right after a bulk load must not be planned for the empty table."""
+    monkeypatch.setattr(importer, "ANALYZE_AFTER", 2)
+    path = write_jsonl(tmp_path / "legacy.jsonl", rows(2))
+    assert run_import(app, path, "--org", member.organization.name).exit_code == 0
+    if session.bind.dialect.name == "postgresql":
+        analyzed = session.execute(select(func.count()).select_from(
+            text("pg_stat_user_tables")).where(text(
+                "relname = 'register_entries' AND last_analyze IS NOT NULL"))).scalar()
+        assert analyzed == 1
+    assert counts(session) == (2, 2, 2)

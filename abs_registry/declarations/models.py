@@ -307,9 +307,18 @@ class RegisterEntry(Base):
     """
 
     __tablename__ = "register_entries"
+    # Each filter's index continues in register order, so that a search walks one index in
+    # the order it answers and stops when the page and the capped total are known.
     __table_args__ = (
         Index("ix_register_entries_order", "registered_on", "declaration_id"),
         Index("ix_register_entries_kind_order", "kind", "registered_on", "declaration_id"),
+        Index("ix_register_entries_taxon_order", "taxon_key", "registered_on", "declaration_id"),
+        Index("ix_register_entries_genus_order", "genus_key", "registered_on", "declaration_id"),
+        Index("ix_register_entries_region_order", "region_code", "registered_on",
+              "declaration_id"),
+        Index("ix_register_entries_province_order", "province_code", "registered_on",
+              "declaration_id"),
+        Index("ix_register_entries_holder_order", "holder_id", "registered_on", "declaration_id"),
     )
 
     declaration_id: Mapped[int] = mapped_column(
@@ -319,11 +328,11 @@ class RegisterEntry(Base):
     kind: Mapped[Kind] = mapped_column(str_enum(Kind, "register_kind"))
     title: Mapped[str] = mapped_column(String(300))
     taxon: Mapped[str | None] = mapped_column(String(200))
-    taxon_key: Mapped[str | None] = mapped_column(String(200), index=True)
-    genus_key: Mapped[str | None] = mapped_column(String(100), index=True)
-    region_code: Mapped[str | None] = mapped_column(String(6), index=True)
-    province_code: Mapped[str | None] = mapped_column(String(6), index=True)
-    holder_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    taxon_key: Mapped[str | None] = mapped_column(String(200))
+    genus_key: Mapped[str | None] = mapped_column(String(100))
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    province_code: Mapped[str | None] = mapped_column(String(6))
+    holder_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     holder_name: Mapped[str] = mapped_column(String(200))
     registered_on: Mapped[date] = mapped_column(Date)
     document: Mapped[str] = mapped_column(Text)
