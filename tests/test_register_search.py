@@ -216,13 +216,14 @@ def test_filter_by_taxon_genus_or_full_name(client, corpus, taxon, expected):
 @pytest.mark.parametrize(("region", "expected"), [
     ("530000", {"rice", "wild_rice", "loci", "custom", "amendment"}),  # Yunnan, any county
     ("532822", {"rice", "loci", "custom", "amendment"}),  # exactly Menghai County
-    ("530100", {"wild_rice"}),  # exactly Kunming
+    ("530100", {"wild_rice"}),  # Kunming and its counties
     ("450000", {"tea_tree"}),  # Guangxi
     ("450100", {"tea_tree"}),
     ("460000", set()),  # Hainan: valid, empty
-    ("532800", set()),  # a prefecture code is an exact code, not a prefix
+    ("532800", {"rice", "loci", "custom", "amendment"}),  # Xishuangbanna covers Menghai
+    ("532900", set()),  # another prefecture of Yunnan
 ])
-def test_filter_by_region_province_or_exact_code(client, corpus, region, expected):
+def test_filter_by_region_province_prefecture_or_exact_code(client, corpus, region, expected):
     names = {n: getattr(corpus, n).reference
              for n in ("rice", "wild_rice", "tea_tree", "loci", "custom", "amendment")}
     assert set(refs(client, region=region, per_page=100)) == {names[n] for n in expected}

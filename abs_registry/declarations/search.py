@@ -248,6 +248,10 @@ def _conditions(session: Session, query: RegisterQuery) -> list:
     if query.region:
         if query.region.endswith("0000"):
             conditions.append(RegisterEntry.province_code == query.region)
+        elif query.region.endswith("00"):
+            # a prefecture covers its counties: 532800 .. 532899
+            conditions.append(RegisterEntry.region_code.between(query.region,
+                                                                query.region[:4] + "99"))
         else:
             conditions.append(RegisterEntry.region_code == query.region)
     if query.holder:
