@@ -7,6 +7,8 @@ sequence would).
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from functools import cache
 
 from sqlalchemy import String, bindparam
@@ -69,3 +71,14 @@ def reserve_references(
 ) -> list[str]:
     numbers = reserve_values(session, f"{series}-{year}", count)
     return [format_reference(country, series, year, n) for n in numbers]
+
+
+def unguessable_reference(session: Session, country: str, series: str, year: int,
+                          taken: Callable[[str], bool]) -> str:
+    """A number drawn at random: a sequence would tell how many records exist, and for
+    traditional knowledge even the count of secret records must not leak."""
+    for _ in range(50):
+        reference = format_reference(country, series, year, secrets.randbelow(999_999) + 1)
+        if not taken(reference):
+            return reference
+    raise RuntimeError(f"no free {series} number left for {year}")

@@ -123,6 +123,8 @@ def test_reference_numbers_are_unique_and_gapless_under_contention(app, world, s
     assert set(by_series) == {"GR", "DSI", "TK"}
     for series, numbers in by_series.items():
         assert len(set(numbers)) == len(numbers), f"{series}: a number was issued twice"
+        if series == "TK":
+            continue  # drawn at random so that TK numbers tell nothing of how many exist
         assert min(numbers) == 1, f"{series}: the series does not start at 1"
         assert len(numbers) == max(numbers) - min(numbers) + 1, f"{series}: gap in numbers"
 

@@ -29,7 +29,7 @@ from abs_registry.declarations.models import (
 )
 from abs_registry.errors import Conflict, InvalidTransition, StaleVersion, ValidationError
 from abs_registry.i18n_marker import N_
-from abs_registry.references import next_reference
+from abs_registry.references import next_reference, unguessable_reference
 
 MODEL = {
     Kind.GENETIC_RESOURCE: GeneticResource,
@@ -145,7 +145,7 @@ class DeclarationService:
         with unit_of_work(self.session):
             now = utcnow()
             decl = MODEL[kind](
-                reference=next_reference(self.session, self.country, SERIES[kind], now.year),
+                reference=self._new_reference(kind, now.year),
                 status=Status.DRAFT,
                 organization_id=actor.organization_id,
                 created_by_id=actor.id,
@@ -161,6 +161,13 @@ class DeclarationService:
                          subject_id=decl.id, subject_ref=decl.reference, action="create",
                          to_state=Status.DRAFT.value)
         return decl
+
+    def _new_reference(self, kind: Kind, year: int) -> str:
+        if kind is Kind.TRADITIONAL_KNOWLEDGE:
+            return unguessable_reference(
+                self.session, self.country, SERIES[kind], year,
+                taken=lambda ref: self._load(ref) is not None)
+        return next_reference(self.session, self.country, SERIES[kind], year)
 
     def _check_version(self, decl: Declaration, expected: int | None) -> None:
         if expected is not None and expected != decl.version:
@@ -206,7 +213,7 @@ class DeclarationService:
             kind = Kind(old.kind)
             now = utcnow()
             new = MODEL[kind](
-                reference=next_reference(self.session, self.country, SERIES[kind], now.year),
+                reference=self._new_reference(kind, now.year),
                 status=Status.DRAFT, organization_id=old.organization_id,
                 created_by_id=actor.id, created_at=now, updated_at=now,
                 visibility=old.visibility, supersedes_id=old.id, key_list_matches=[],
