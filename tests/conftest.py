@@ -43,18 +43,37 @@ def _template(tmp_path_factory) -> str:
     return str(path)
 
 
-@pytest.fixture
-def database_url(_template, tmp_path) -> str:
+def fresh_database(template: str, directory: Path) -> str:
+    """An empty migrated database: a copy of the SQLite template, or emptied PostgreSQL."""
     if ON_POSTGRES:
         engine = make_engine(DATABASE_URL)
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
         with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _empty_postgres(conn)
         engine.dispose()
         return DATABASE_URL
-    path = tmp_path / "test.db"
-    shutil.copy(_template, path)
+    path = directory / "test.db"
+    shutil.copy(template, path)
     return f"sqlite:///{path}"
+
+
+def _empty_postgres(conn) -> None:
+    """DELETE with triggers off (superuser) is ~15x faster than TRUNCATE on tables this small."""
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    if not conn.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")):
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        return
+    conn.execute(text("SET LOCAL session_replication_role = replica"))
+    for table in reversed(tables):
+        conn.execute(text(f"DELETE FROM {table}"))
+    for sequence in conn.scalars(text(
+            "SELECT sequence_name FROM information_schema.sequences "
+            "WHERE sequence_schema = current_schema()")).all():
+        conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
+
+
+@pytest.fixture
+def database_url(_template, tmp_path) -> str:
+    return fresh_database(_template, tmp_path)
 
 
 @pytest.fixture
