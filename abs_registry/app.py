@@ -62,9 +62,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
 
 def _register_web(app: Flask, csrf: CSRFProtect) -> None:
+    from abs_registry.applications.views import bp as applications_bp
     from abs_registry.auth import identity
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
+    from abs_registry.notifications.views import bp as notifications_bp
     from abs_registry.web import api, context, errors, pages
 
     app.before_request(identity.load_actor)
@@ -80,6 +82,8 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(declarations_bp)
+    app.register_blueprint(applications_bp)
+    app.register_blueprint(notifications_bp)
     errors.register(app)
 
 
