@@ -443,8 +443,10 @@ def test_each_party_is_told_when_it_is_their_turn(case):
     assert f'href="/applications/{ref}"' in inbox.get_data(as_text=True)
 
     act(case, case.provincial, ref, "accept_complete")
-    steward_inbox = text_of(case.browser(case.steward).get("/notifications"))
-    assert f"Your consent is asked for application {ref}" in steward_inbox
+    steward_inbox = case.browser(case.steward).get("/notifications")
+    assert f"Your consent is asked for application {ref}" in text_of(steward_inbox)
+    anchor = re.search(r'href="/consents#(\d+)"', steward_inbox.get_data(as_text=True)).group(1)
+    assert f'id="{anchor}"' in case.browser(case.steward).get("/consents").get_data(as_text=True)
     assert ref not in text_of(case.browser(case.national).get("/consents"))
 
     read = case.browser(case.steward).post("/notifications/read")
