@@ -51,6 +51,18 @@ class ApplicationService:
     def _load(self, reference: str) -> Application | None:
         return self.session.scalar(select(Application).where(Application.reference == reference))
 
+    def _load_for_change(self, reference: str) -> Application | None:
+        """Queue on the application's row before reading what a change depends on.
+
+        The loser of a race then reads the winner's state and answers 409 naming it, instead
+        of failing on the version check without saying what happened; and every writer locks
+        the application before the history head, so two writers can never deadlock. SQLite
+        needs no row lock: the unit of work already holds its write lock.
+        """
+        return self.session.scalar(
+            select(Application).where(Application.reference == reference)
+            .with_for_update().execution_options(populate_existing=True))
+
     def get(self, actor: User | None, reference: str) -> Application:
         return perm.require_view_application(actor, self._load(reference))
 
@@ -169,7 +181,7 @@ class ApplicationService:
 
     def update(self, actor: User, reference: str, data: dict) -> Application:
         with unit_of_work(self.session):
-            app = self._load(reference)
+            app = self._load_for_change(reference)
             perm.require_applicant(actor, app)
             if app.status not in states.EDITABLE:
                 raise InvalidTransition("edit", app.status.value, self.allowed_actions(actor, app))
@@ -189,7 +201,7 @@ class ApplicationService:
         if move is None:
             raise ValidationError({"action": [f"unknown action {action!r}"]})
         with unit_of_work(self.session):
-            app = self._load(reference)
+            app = self._load_for_change(reference)
             perm.require_view_application(actor, app)
             if app.status not in move.from_states:
                 raise InvalidTransition(action, app.status.value, self.allowed_actions(actor, app))
@@ -292,7 +304,7 @@ class ApplicationService:
                        conditions: str | None = None, reason: str | None = None,
                        version: int | None = None) -> ConsentRequest:
         with unit_of_work(self.session):
-            app = self._load(reference)
+            app = self._load_for_change(reference)
             perm.require_view_application(actor, app)
             consent = next((c for c in app.consents if c.id == consent_id), None)
             if consent is None:
@@ -336,7 +348,7 @@ class ApplicationService:
                           template_version: int, values: dict, terms: list[dict],
                           version: int | None = None) -> Agreement:
         with unit_of_work(self.session):
-            app = self._load(reference)
+            app = self._load_for_change(reference)
             perm.require_view_application(actor, app)
             parties = self.parties(app)
             perm.require_party(actor, app, parties)
@@ -372,7 +384,7 @@ class ApplicationService:
                          text_sha256: str) -> Agreement:
         """Accept the exact text: the hash the party was shown must be the current one."""
         with unit_of_work(self.session):
-            app = self._load(reference)
+            app = self._load_for_change(reference)
             perm.require_view_application(actor, app)
             parties = self.parties(app)
             perm.require_party(actor, app, parties)
@@ -409,7 +421,7 @@ class ApplicationService:
     def add_note(self, actor: User, reference: str, *, kind: NoteKind, text: str,
                  recommendation: Recommendation | None = None) -> ReviewNote:
         with unit_of_work(self.session):
-            app = self._load(reference)
+            app = self._load_for_change(reference)
             perm.require_view_application(actor, app)
             perm.require_review_note(actor, app)
             if app.status not in (AppStatus.REVIEW, AppStatus.INFORMATION_REQUESTED):
