@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_absolute_hours),
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=11 * 1024 * 1024,  # an attachment of 10 MB and its envelope
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
@@ -67,8 +67,9 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
     from abs_registry.notifications.views import bp as notifications_bp
-    from abs_registry.web import api, context, errors, pages
+    from abs_registry.web import api, context, converters, errors, pages
 
+    converters.init_app(app)
     app.before_request(identity.load_actor)
     app.teardown_appcontext(context.close_db)
     app.after_request(pages.security_headers)

@@ -7,6 +7,7 @@ from abs_registry.applications.models import (  # noqa: F401
     ConsentRequest,
     ReviewNote,
 )
+from abs_registry.attachments.models import Attachment  # noqa: F401
 from abs_registry.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from abs_registry.auth.models import (  # noqa: F401
     ApiToken,

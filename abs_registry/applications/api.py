@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from flask import send_file
 from flask_smorest import Blueprint
-from marshmallow import fields
+from flask_smorest.fields import Upload
+from marshmallow import Schema, fields
 
 from abs_registry.applications import schemas as s
 from abs_registry.applications.models import AppStatus
@@ -80,7 +82,8 @@ def update(data, reference):
 def move(data, reference, action):
     """Move the application; a move the current state does not allow answers 409."""
     return context.applications().transition(
-        context.actor(), reference, action, data["comment"], data["version"], data["missing"])
+        context.actor(), reference, action, data["comment"], data["version"], data["missing"],
+        data["attachments"])
 
 
 @blp.route("/applications/<reference>/consents/<int:consent_id>", methods=["POST"])
@@ -93,7 +96,8 @@ def decide_consent(data, reference, consent_id):
     """Grant (possibly with conditions) or refuse (with a reason) prior informed consent."""
     return context.applications().decide_consent(
         context.actor(), reference, consent_id, grant=data["grant"],
-        conditions=data["conditions"], reason=data["reason"], version=data["version"])
+        conditions=data["conditions"], reason=data["reason"], version=data["version"],
+        attachments=data["attachments"])
 
 
 @blp.route("/applications/<reference>/agreement", methods=["POST"])
@@ -141,6 +145,41 @@ def add_note(data, reference):
 @blp.response(200, HistoryEventOut(many=True))
 def history(reference):
     return context.applications().history(context.actor(), reference)
+
+
+class UploadIn(Schema):
+    file = Upload(required=True, metadata={"description": "PDF, PNG or JPEG, at most 10 MB"})
+
+
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    created_at = fields.DateTime()
+
+
+@blp.route("/applications/<reference>/attachments", methods=["POST"])
+@login_required
+@blp.doc(security=BEARER)
+@blp.arguments(UploadIn, location="files")
+@blp.response(201, AttachmentOut)
+def upload_attachment(files, reference):
+    """Attach a document (consent document, missing paper, opinion); name it in a later move."""
+    app = context.applications().get(context.actor(), reference)
+    upload = files["file"]
+    return context.attachments().add(context.actor(), app, upload.stream, upload.filename)
+
+
+@blp.route("/applications/<reference>/attachments/<int:attachment_id>", methods=["GET"])
+@login_required
+@blp.doc(security=BEARER)
+def download_attachment(reference, attachment_id):
+    app = context.applications().get(context.actor(), reference)
+    attachment, path = context.attachments().get(context.actor(), app, attachment_id)
+    return send_file(path, mimetype=attachment.content_type, as_attachment=True,
+                     download_name=attachment.filename, max_age=0)
 
 
 @blp.route("/application-queue", methods=["GET"])

@@ -69,6 +69,10 @@ class MoveIn(StrictSchema):
     missing = fields.List(fields.String(validate=validate.Length(min=1, max=500)),
                           load_default=None, validate=validate.Length(max=50),
                           metadata={"description": "return_incomplete: what is missing"})
+    attachments = fields.List(fields.Integer(strict=True), load_default=None,
+                              validate=validate.Length(max=20),
+                              metadata={"description": "ids of documents uploaded to "
+                                        "/applications/<ref>/attachments"})
 
 
 class ConsentDecisionIn(StrictSchema):
@@ -78,6 +82,9 @@ class ConsentDecisionIn(StrictSchema):
     reason = fields.String(load_default=None, allow_none=True,
                            validate=validate.Length(max=10000))
     version = fields.Integer(load_default=None, allow_none=True, strict=True)
+    attachments = fields.List(fields.Integer(strict=True), load_default=None,
+                              validate=validate.Length(max=20),
+                              metadata={"description": "consent documents, uploaded first"})
 
 
 class AgreementProposalIn(StrictSchema):

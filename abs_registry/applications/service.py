@@ -27,6 +27,7 @@ from abs_registry.applications.models import (
     Recommendation,
     ReviewNote,
 )
+from abs_registry.attachments.service import linked as linked_attachments
 from abs_registry.audit import writer as audit
 from abs_registry.auth import permissions as perm
 from abs_registry.auth.models import User
@@ -196,7 +197,8 @@ class ApplicationService:
 
     def transition(self, actor: User | None, reference: str, action: str,
                    comment: str | None = None, version: int | None = None,
-                   missing: list[str] | None = None) -> Application:
+                   missing: list[str] | None = None,
+                   attachments: list[int] | None = None) -> Application:
         move = states.ACTIONS.get(action)
         if move is None:
             raise ValidationError({"action": [f"unknown action {action!r}"]})
@@ -217,8 +219,10 @@ class ApplicationService:
             before = app.status
             app.status = move.to_state
             app.updated_at = utcnow()
-            data = {"missing": missing} if missing else None
-            self._record(actor, app, action, before, move.to_state, comment, data)
+            data = {"missing": missing} if missing else {}
+            if attached := linked_attachments(self.session, app, attachments):
+                data["attachments"] = attached
+            self._record(actor, app, action, before, move.to_state, comment, data or None)
             self._after(actor, app, action)
         return app
 
@@ -302,7 +306,8 @@ class ApplicationService:
 
     def decide_consent(self, actor: User, reference: str, consent_id: int, *, grant: bool,
                        conditions: str | None = None, reason: str | None = None,
-                       version: int | None = None) -> ConsentRequest:
+                       version: int | None = None,
+                       attachments: list[int] | None = None) -> ConsentRequest:
         with unit_of_work(self.session):
             app = self._load_for_change(reference)
             perm.require_view_application(actor, app)
@@ -327,7 +332,8 @@ class ApplicationService:
             action = f"{consent.kind.value}_{'granted' if grant else 'refused'}"
             self._record(actor, app, action, comment=reason or consent.conditions,
                          data={"consent_id": consent.id, "organization": consent.organization.name,
-                               "subjects": consent.subjects})
+                               "subjects": consent.subjects,
+                               "attachments": linked_attachments(self.session, app, attachments)})
             link = f"/applications/{app.reference}"
             applicant = outbox.members(self.session, app.applicant_org_id)
             if not grant:

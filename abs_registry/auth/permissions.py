@@ -232,3 +232,13 @@ def require_review_note(actor: User | None, app) -> None:
     if not may_add_review_note(actor, app):
         raise PermissionDenied("only officials without a conflict of interest may review",
                                rule="reviewer")
+
+
+def require_attach(actor: User | None, app) -> None:
+    """The applicant, the parties asked for consent, and officials may attach documents."""
+    if actor is None or not actor.active:
+        raise PermissionDenied("sign in to attach documents", rule="role")
+    if not (is_applicant(actor, app) or actor.is_official
+            or actor.organization_id in _consenting_orgs(app)):
+        raise PermissionDenied("only the parties and officials may attach documents",
+                               rule="party")

@@ -11,6 +11,8 @@ from marshmallow import Schema, fields
 from abs_registry.errors import UnsupportedMediaType
 
 OPENAPI_PATH = "/api/v1/openapi.json"
+# Endpoints that take multipart/form-data instead of JSON.
+UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment"})
 
 
 class ErrorOut(Schema):
@@ -33,7 +35,7 @@ class RegistryApi(Api):
 
 def require_json_body() -> None:
     """Refuse bodies that are not JSON, instead of reading them as an empty object."""
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith("/api/") or request.endpoint in UPLOAD_ENDPOINTS:
         return
     has_body = request.method in {"POST", "PUT", "PATCH"} and request.content_length
     if has_body and not request.is_json:

@@ -48,3 +48,10 @@ def applications():
     from abs_registry.applications.service import ApplicationService
 
     return ApplicationService(db(), country=current_app.extensions["abs"].settings.reference_country)
+
+
+def attachments():
+    from abs_registry.attachments.service import AttachmentService
+
+    ext = current_app.extensions["abs"]
+    return AttachmentService(db(), ext.settings.instance_path / "attachments")
