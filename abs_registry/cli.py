@@ -231,9 +231,43 @@ def serve(host, port):
                use_reloader=False)
 
 
+@click.group("notifications", help="The outbox of notifications.")
+def notifications_group():
+    pass
+
+
+@notifications_group.command("send")
+@click.option("--limit", default=500, show_default=True, help="at most this many e-mails")
+@with_appcontext
+def notifications_send(limit):
+    """E-mail unsent notifications through ABS_SMTP_HOST; run it from a scheduler."""
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    from abs_registry import i18n
+    from abs_registry.notifications import mail
+    from abs_registry.notifications.views import sentence
+
+    settings = _ext().settings
+    if not settings.smtp_host:
+        click.echo("e-mail is off: set ABS_SMTP_HOST to send notifications")
+        return
+
+    def compose(notification):
+        with force_locale(i18n.normalize(notification.user.locale) or i18n.DEFAULT_LOCALE):
+            subject = _("ABS Registry: %(reference)s",
+                        reference=(notification.params or {}).get("reference", ""))
+            body = f"{sentence(notification)}\n\n{settings.public_url}{notification.link}\n"
+        return subject, body
+
+    with _session() as session:
+        sent = mail.send_pending(session, settings, compose, limit=limit)
+    click.echo(f"sent {sent} e-mail(s)")
+
+
 def register_commands(app) -> None:
     for command in (db_group, orgs_group, users_group, keylist_group, declarations_group,
-                    demo_group, audit_group, serve):
+                    demo_group, audit_group, notifications_group, serve):
         app.cli.add_command(command)
 
 

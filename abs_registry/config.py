@@ -48,6 +48,14 @@ class Settings:
     login_attempts_per_15min: int = 10
     register_page_size: int = 20
     reference_country: str = "CN"
+    # E-mail is off unless an SMTP host is named; the outbox pages work either way.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "abs-registry@localhost"
+    public_url: str = "http://127.0.0.1:5000"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -61,6 +69,13 @@ class Settings:
             ),
             development=development,
             secure_cookies=_flag("ABS_SECURE_COOKIES", not development),
+            smtp_host=os.environ.get("ABS_SMTP_HOST") or None,
+            smtp_port=int(os.environ.get("ABS_SMTP_PORT", "587")),
+            smtp_username=os.environ.get("ABS_SMTP_USERNAME") or None,
+            smtp_password=os.environ.get("ABS_SMTP_PASSWORD") or None,
+            smtp_starttls=_flag("ABS_SMTP_STARTTLS", True),
+            mail_from=os.environ.get("ABS_MAIL_FROM", "abs-registry@localhost"),
+            public_url=os.environ.get("ABS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         )
         values.update(overrides)
         if "secret_key" not in values:
