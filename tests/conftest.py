@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from abs_registry import create_app, migrations
 from abs_registry.auth.models import OfficialLevel, OrgKind, Role
@@ -25,22 +26,45 @@ from abs_registry.declarations.models import Kind
 from abs_registry.declarations.service import DeclarationService
 
 PASSWORD = "correct horse battery staple"
-DATABASE_URL = os.environ.get("ABS_TEST_DATABASE_URL", "")
-ON_POSTGRES = DATABASE_URL.startswith("postgresql")
+SUITE_DATABASE_URL = os.environ.get("ABS_TEST_DATABASE_URL", "")
+ON_POSTGRES = SUITE_DATABASE_URL.startswith("postgresql")
+# Under pytest-xdist each worker process gets a database of its own (suite name + _gw0, ...).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+DATABASE_URL = (
+    make_url(SUITE_DATABASE_URL)
+    .set(database=f"{make_url(SUITE_DATABASE_URL).database}_{WORKER}")
+    .render_as_string(hide_password=False)
+    if ON_POSTGRES and WORKER else SUITE_DATABASE_URL
+)
 
 
 def pytest_report_header(config):
     return f"database: {'PostgreSQL ' + DATABASE_URL if ON_POSTGRES else 'SQLite'}"
 
 
+def _worker_database(action: str) -> None:
+    server = create_engine(make_url(SUITE_DATABASE_URL), isolation_level="AUTOCOMMIT")
+    name = make_url(DATABASE_URL).database
+    with server.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if action == "create":
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
+
+
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory) -> str:
     if ON_POSTGRES:
+        if WORKER:
+            _worker_database("create")
         migrations.upgrade(DATABASE_URL)
-        return DATABASE_URL
+        yield DATABASE_URL
+        if WORKER:
+            _worker_database("drop")
+        return
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrations.upgrade(f"sqlite:///{path}")
-    return str(path)
+    yield str(path)
 
 
 def fresh_database(template: str, directory: Path) -> str:
