@@ -84,3 +84,24 @@ def test_an_id_too_large_for_the_database_is_not_found(client, world):
     answer = client.delete("/api/v1/tokens/99999999999999999999",
                            headers=world.headers(member))
     assert answer.status_code == 404
+
+
+def test_review_notes_are_read_by_officials_and_the_applicant_not_by_providers(case):
+    ref = filed(case)
+    url = f"/api/v1/applications/{ref}"
+    consents = post(case, case.provincial, f"{url}/accept_complete").get_json()["consents"]
+    for consent in consents:
+        party = case.provider if consent["kind"] == "pic" else case.steward
+        post(case, party, f"{url}/consents/{consent['id']}", {"grant": True})
+    body = {"template_id": "non_commercial_research", "template_version": 1,
+            "values": case.example["values"], "terms": case.example["terms"]}
+    agreement = post(case, case.applicant, f"{url}/agreement", body).get_json()
+    for party in (case.provider, case.steward, case.applicant):
+        post(case, party, f"{url}/agreement/accept",
+             {"revision": agreement["revision"], "text_sha256": agreement["text_sha256"]})
+    post(case, case.national, f"{url}/notes", {"kind": "expert_opinion",
+                                               "text": "The sampling plan is thin."})
+    for reader, sees in ((case.applicant, True), (case.provincial, True),
+                         (case.provider, False), (case.steward, False)):
+        notes = case.client.get(url, headers=case.h[reader]).get_json()["notes"]
+        assert bool(notes) is sees, reader.email

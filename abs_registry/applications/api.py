@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 
 from abs_registry.applications import schemas as s
 from abs_registry.applications.models import AppStatus
+from abs_registry.auth import permissions as perm
 from abs_registry.auth.identity import login_required
 from abs_registry.declarations.schemas import HistoryEventOut
 from abs_registry.web import context
@@ -23,9 +24,16 @@ MOVES = "submit, withdraw, accept_complete, return_incomplete, request_informati
 
 class ApplicationWithActions(s.ApplicationOut):
     allowed_actions = fields.Method("_allowed")
+    notes = fields.Method("_notes", metadata={
+        "description": "review notes; only officials and the applicant read them"})
 
     def _allowed(self, app):
         return context.applications().allowed_actions(context.actor(), app)
+
+    def _notes(self, app):
+        if not perm.may_read_review_notes(context.actor(), app):
+            return []
+        return s.NoteOut(many=True).dump(app.notes)
 
 
 class QueuePage(s.Schema):

@@ -218,7 +218,7 @@ def _render_show(reference: str, errors: dict | None = None, failed: str | None 
         "applications/show.html", app=app, allowed=allowed, history=history,
         moves=[m for m in MOVE_ORDER if m in allowed],
         parties=_parties(service, app), visible=_visible_subjects(actor, app),
-        show_notes=_may_read_notes(actor, app), decision=_decision_event(history),
+        show_notes=perm.may_read_review_notes(actor, app), decision=_decision_event(history),
         errors=errors, general={k: v for k, v in errors.items() if k in GENERAL},
         failed=failed, values=values or {}, note_kinds=list(NoteKind), country_name=_country,
     ), status
@@ -226,13 +226,6 @@ def _render_show(reference: str, errors: dict | None = None, failed: str | None 
 
 def _country(code: str | None) -> str:
     return get_locale().territories.get(code, code) if code else ""
-
-
-def _may_read_notes(actor, app: Application) -> bool:
-    """Review notes are between the authority and the applicant: officials and the applicant's
-    organization read them; providers and communities see that a note was added, not its text.
-    """
-    return actor.is_official or actor.organization_id == app.applicant_org_id
 
 
 def _visible_subjects(actor, app: Application) -> set[str]:

@@ -228,6 +228,14 @@ def may_add_review_note(actor: User | None, app) -> bool:
     )
 
 
+def may_read_review_notes(actor: User | None, app) -> bool:
+    """Review notes are between the authority and the applicant: officials and the applicant's
+    organization read them; providers and communities see that a note was added, not its text.
+    """
+    return actor is not None and (actor.is_official
+                                  or actor.organization_id == app.applicant_org_id)
+
+
 def require_review_note(actor: User | None, app) -> None:
     if not may_add_review_note(actor, app):
         raise PermissionDenied("only officials without a conflict of interest may review",
