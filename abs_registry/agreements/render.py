@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from jinja2 import FunctionLoader, StrictUndefined, pass_context
+from jinja2 import FunctionLoader, StrictUndefined, Template, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
@@ -122,18 +122,24 @@ def _render(template: ContractTemplate, values: dict[str, Any],
             terms: tuple[BenefitTerm, ...], lang: str) -> str:
     if lang not in LANGS:
         raise errors.ValidationError({"lang": [f"Choose one of: {', '.join(LANGS)}."]})
-    env = _environment(template.phrasing)
     langs = ("zh", "en") if lang == BILINGUAL else (lang,)
     parts = []
     for part_lang in langs:
-        source = env.from_string(template.sources[part_lang])
+        source = _compiled(template.phrasing, template.sources[part_lang])
         body = source.render(v=values, terms=terms, lang=part_lang,
                              title=template.title(part_lang))
         parts.append({"lang": part_lang, "html_lang": HTML_LANG[part_lang],
                       "body": Markup(body.strip())})
     title = " / ".join(template.title(part_lang) for part_lang in langs)
-    return env.from_string(DOCUMENT).render(
+    return _compiled(template.phrasing, DOCUMENT).render(
         html_lang=HTML_LANG[langs[0]], title=title, key=template.key, parts=parts)
+
+
+@lru_cache(maxsize=256)
+def _compiled(phrasing: int, source: str) -> Template:
+    """Compiling costs far more than rendering (~20 ms a template), and the sources are
+    sealed files: compile each once per process, not on every proposal and read."""
+    return _environment(phrasing).from_string(source)
 
 
 @cache
