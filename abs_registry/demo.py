@@ -3,6 +3,7 @@ every state, so that a newcomer sees the whole life of a declaration at first st
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -10,15 +11,20 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from abs_registry.applications import schemas as schemas_app
+from abs_registry.applications.service import ApplicationService
 from abs_registry.auth.models import OfficialLevel, Organization, OrgKind, Role
 from abs_registry.auth.passwords import Passwords
 from abs_registry.auth.service import AccountService
+from abs_registry.config import REPO_ROOT
+from abs_registry.db import unit_of_work
 from abs_registry.declarations import keylist, schemas
 from abs_registry.declarations.models import Kind
 from abs_registry.declarations.service import DeclarationService
 
 PASSWORD = "demo-password-2026"
 KEY_LIST = Path(__file__).parent / "data" / "key_list_demo.csv"
+EXAMPLE = REPO_ROOT / "contracts" / "non_commercial_research" / "v1" / "example.json"
 ACCOUNTS = [
     ("enterprise@demo.abs-registry.cn", "Li Wei", "enterprise: declares resources and DSI"),
     ("institute@demo.abs-registry.cn", "Zhang Min", "research institute"),
@@ -58,6 +64,12 @@ def _validating(create):
 
 
 def load(session: Session, passwords: Passwords) -> bool:
+    """All of it in one transaction: a failure half-way leaves no partial demo behind."""
+    with unit_of_work(session):
+        return _load(session, passwords)
+
+
+def _load(session: Session, passwords: Passwords) -> bool:
     if session.scalar(select(Organization).where(Organization.name == "Yunnan Herbal Biotech Co., Ltd.")):
         return False
     accounts = AccountService(session, passwords)
@@ -174,4 +186,49 @@ def load(session: Session, passwords: Passwords) -> bool:
     svc.create(steward, TK, dict(
         title="Sacred grove rites", description="Held by the elders; not for outsiders.",
         domain="folklore", visibility="secret"))
+
+    wild_rice = svc.create(researcher, GR, _gr(
+        "Oryza officinalis", "species", "Medicinal wild rice", "tissue", "50", "items",
+        "532800", "22.0000", "100.7900", date(2025, 8, 21), "Conservation genomics",
+        conservation="ex_situ", holder="Kunming Institute of Botany seed bank", ncbi=4535))
+    svc.transition(researcher, wild_rice.reference, "submit")
+    svc.transition(national, wild_rice.reference, "register")
+    _applications(session, member, researcher, steward, national, provincial,
+                  [wild_rice.reference], [public_tk.reference])
     return True
+
+
+def _applications(session, member, researcher, steward, national, provincial, resources, tk):
+    """Three cases: one approved after the whole workflow, one waiting for consent, a draft."""
+    example = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    apps = ApplicationService(session)
+
+    def filed(title: str):
+        data = schemas_app.ApplicationIn().load(dict(
+            title=title, resources=resources, tk_records=tk, purpose="non_commercial",
+            activities="Genome sequencing and disease-resistance phenotyping of the samples.",
+            work_location="Kunming, Yunnan: the applicant's laboratories", duration_months=36))
+        return apps.create(member, data)
+
+    done = filed("Disease-resistance genes of wild rice")
+    apps.transition(member, done.reference, "submit")
+    apps.transition(provincial, done.reference, "accept_complete")
+    for consent in list(done.consents):
+        party = researcher if consent.kind.value == "pic" else steward
+        apps.decide_consent(party, done.reference, consent.id, grant=True,
+                            conditions="Acknowledge the provider in every publication.")
+    agreement = apps.propose_agreement(member, done.reference,
+                                       template_id="non_commercial_research",
+                                       template_version=1, values=example["values"],
+                                       terms=example["terms"])
+    for party in (researcher, steward, member):
+        apps.accept_agreement(party, done.reference, revision=agreement.revision,
+                              text_sha256=agreement.text_sha256)
+    apps.transition(national, done.reference, "approve",
+                    "Send a summary of results to the providers every year.")
+
+    waiting = filed("Drought tolerance of wild rice landraces")
+    apps.transition(member, waiting.reference, "submit")
+    apps.transition(provincial, waiting.reference, "accept_complete")
+
+    filed("Seed oil composition survey (draft)")
