@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 
 from abs_registry.applications.models import NoteKind, Purpose, Recommendation
 from abs_registry.declarations.schemas import REFERENCE, StrictSchema
+from abs_registry.i18n_marker import N_
 
 COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2
                       and code.isalpha())
@@ -14,7 +15,7 @@ COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 
 
 def _refs(field_name: str) -> fields.List:
     return fields.List(
-        fields.String(validate=validate.Regexp(REFERENCE, error="Not a reference number.")),
+        fields.String(validate=validate.Regexp(REFERENCE, error=N_("Not a reference number."))),
         load_default=list, validate=validate.Length(max=100),
         metadata={"description": f"reference numbers of registered {field_name}"},
     )
@@ -42,20 +43,20 @@ class ApplicationIn(StrictSchema):
         if value is None:
             return
         if value not in COUNTRIES:
-            raise ValidationError("Not an ISO 3166 country code (two capital letters).")
+            raise ValidationError(N_("Not an ISO 3166 country code (two capital letters)."))
         if value == "CN":
-            raise ValidationError("An export leaves China: name the country of destination.")
+            raise ValidationError(N_("An export leaves China: name the country of destination."))
 
     @validates_schema
     def _export_and_transfer(self, data: dict, **_kw) -> None:
         if data.get("exports_material"):
-            missing = {f: ["Required when material leaves the country."]
+            missing = {f: [N_("Required when material leaves the country.")]
                        for f in ("export_country", "export_recipient") if not data.get(f)}
             if missing:
                 raise ValidationError(missing)
         if data.get("third_party_transfer") and not data.get("third_party_details"):
             raise ValidationError({"third_party_details": [
-                "Describe the planned transfer to third parties."]})
+                N_("Describe the planned transfer to third parties.")]})
 
 
 class ApplicationUpdate(ApplicationIn):
@@ -99,7 +100,7 @@ class AgreementAcceptIn(StrictSchema):
     revision = fields.Integer(required=True, strict=True)
     text_sha256 = fields.String(required=True,
                                 validate=validate.Regexp(r"^[0-9a-f]{64}$",
-                                                         error="Not a SHA-256 hex digest."))
+                                                         error=N_("Not a SHA-256 hex digest.")))
 
 
 class NoteIn(StrictSchema):

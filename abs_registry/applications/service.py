@@ -35,6 +35,7 @@ from abs_registry.db import unit_of_work, utcnow
 from abs_registry.declarations import keylist
 from abs_registry.declarations.models import GeneticResource, Status, TKRecord
 from abs_registry.errors import Conflict, InvalidTransition, StaleVersion, ValidationError
+from abs_registry.i18n_marker import N_
 from abs_registry.notifications import outbox
 from abs_registry.references import next_reference
 
@@ -140,13 +141,13 @@ class ApplicationService:
                 if decl is None or not perm.can_view(actor, decl) or \
                         decl.status is not Status.REGISTERED:
                     raise ValidationError(
-                        {field: [f"{ref}: no registered declaration with this number"]}
+                        {field: [N_("%(ref)s: no registered declaration with this number") % {"ref": ref}]}
                     )
                 found.append(decl)
             resolved[field] = found
         if not resolved["resources"] and not resolved["tk_records"]:
             raise ValidationError(
-                {"resources": ["Name at least one registered genetic resource or TK record."]}
+                {"resources": [N_("Name at least one registered genetic resource or TK record.")]}
             )
         return resolved
 
@@ -201,7 +202,7 @@ class ApplicationService:
                    attachments: list[int] | None = None) -> Application:
         move = states.ACTIONS.get(action)
         if move is None:
-            raise ValidationError({"action": [f"unknown action {action!r}"]})
+            raise ValidationError({"action": [N_("unknown action %(action)s") % {"action": action}]})
         with unit_of_work(self.session):
             app = self._load_for_change(reference)
             perm.require_view_application(actor, app)
@@ -214,7 +215,8 @@ class ApplicationService:
             if action == "return_incomplete" and missing and not comment:
                 comment = "Missing: " + "; ".join(missing)
             if move.needs_comment and not comment:
-                raise ValidationError({"comment": [f"a reason is required to {action}"]})
+                raise ValidationError({"comment": [N_("a reason is required to %(action)s")
+                                                    % {"action": action}]})
             getattr(self, f"_on_{action}", lambda *a: None)(actor, app, comment)
             before = app.status
             app.status = move.to_state
@@ -246,10 +248,10 @@ class ApplicationService:
     def _on_approve(self, actor: User, app: Application, comment) -> None:
         """Rule 1 of the domain, checked again at the last step: consent and agreement on record."""
         if any(c.status is not ConsentStatus.GRANTED for c in app.consents):
-            raise Conflict("not every provider and community has consented", field="consents")
+            raise Conflict(N_("not every provider and community has consented"), field="consents")
         current = app.current_agreement
         if current is None or current.status is not AgreementStatus.ACCEPTED:
-            raise Conflict("there is no agreement accepted by every party", field="agreement")
+            raise Conflict(N_("there is no agreement accepted by every party"), field="agreement")
         self._decide(actor, app, comment)
 
     def _on_refuse(self, actor: User, app: Application, comment) -> None:
@@ -322,7 +324,7 @@ class ApplicationService:
             self._check_version(app, version)
             reason = (reason or "").strip() or None
             if not grant and not reason:
-                raise ValidationError({"reason": ["a reason is required to refuse consent"]})
+                raise ValidationError({"reason": [N_("a reason is required to refuse consent")]})
             consent.status = ConsentStatus.GRANTED if grant else ConsentStatus.REFUSED
             consent.conditions = (conditions or "").strip() or None
             consent.reason = reason
@@ -399,11 +401,11 @@ class ApplicationService:
                 raise InvalidTransition("accept agreement", app.status.value,
                                         self.allowed_actions(actor, app))
             if current.revision != revision or current.text_sha256 != text_sha256:
-                raise Conflict("the agreement text changed since you read it; read it again",
+                raise Conflict(N_("the agreement text changed since you read it; read it again"),
                                field="text_sha256", current_revision=current.revision,
                                current_sha256=current.text_sha256)
             if any(a.organization_id == actor.organization_id for a in current.acceptances):
-                raise Conflict("your organization already accepted this text", field="revision")
+                raise Conflict(N_("your organization already accepted this text"), field="revision")
             current.acceptances.append(AgreementAcceptance(
                 organization_id=actor.organization_id, user_id=actor.id,
                 text_sha256=text_sha256))
@@ -434,7 +436,7 @@ class ApplicationService:
                 raise InvalidTransition("add a review note", app.status.value,
                                         self.allowed_actions(actor, app))
             if kind is NoteKind.RECOMMENDATION and recommendation is None:
-                raise ValidationError({"recommendation": ["say approve or refuse"]})
+                raise ValidationError({"recommendation": [N_("say approve or refuse")]})
             note = ReviewNote(application_id=app.id, author_id=actor.id, kind=kind,
                               text=text.strip(), recommendation=recommendation)
             self.session.add(note)

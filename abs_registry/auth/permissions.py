@@ -145,13 +145,13 @@ def require_view_application(actor: User | None, app):
 
 def require_official(actor: User | None) -> None:
     if actor is None or not actor.active or not actor.is_official:
-        raise PermissionDenied("only officials may do this", rule="role")
+        raise PermissionDenied(N_("only officials may do this"), rule="role")
 
 
 def require_can_apply(actor: User | None) -> None:
     if actor is None or actor.role is not APPLICANT_ROLE or actor.organization_id is None:
         raise PermissionDenied(
-            "only members of an enterprise or research institute may apply for access",
+            N_("only members of an enterprise or research institute may apply for access"),
             rule="role",
         )
 
@@ -159,18 +159,18 @@ def require_can_apply(actor: User | None) -> None:
 def require_applicant(actor: User | None, app) -> None:
     require_view_application(actor, app)
     if not is_applicant(actor, app):
-        raise PermissionDenied("only the applicant may do this", rule="applicant")
+        raise PermissionDenied(N_("only the applicant may do this"), rule="applicant")
 
 
 def _conflict_of_interest(actor: User, app) -> PermissionDenied | None:
     if actor.organization_id == app.applicant_org_id or actor.id == app.created_by_id:
         return PermissionDenied(
-            "you may not review an application you or your organization filed",
+            N_("you may not review an application you or your organization filed"),
             rule="own_application",
         )
     if actor.organization_id in _consenting_orgs(app):
         return PermissionDenied(
-            "you may not review an application your organization is a party to",
+            N_("you may not review an application your organization is a party to"),
             rule="party_to_application",
         )
     return None
@@ -181,15 +181,15 @@ def application_move_refusal(actor: User | None, app, by: str) -> PermissionDeni
     if by == "applicant":
         if is_applicant(actor, app):
             return None
-        return PermissionDenied("only the applicant may do this", rule="applicant")
+        return PermissionDenied(N_("only the applicant may do this"), rule="applicant")
     if actor is None or not actor.active or not actor.is_official:
-        return PermissionDenied("only officials may do this", rule="role")
+        return PermissionDenied(N_("only officials may do this"), rule="role")
     if refusal := _conflict_of_interest(actor, app):
         return refusal
     if by == "decider" and app.needs_national_review and not actor.is_national_official:
         return PermissionDenied(
-            "this application needs a national-level official (key regulatory list, "
-            "commercial purpose or material leaving the country)",
+            N_("this application needs a national-level official (key regulatory list, "
+               "commercial purpose or material leaving the country)"),
             rule="national_review_required",
         )
     return None
@@ -206,7 +206,7 @@ def party_org(actor: User | None, app, parties: list[int]) -> bool:
 
 def require_party(actor: User | None, app, parties: list[int]) -> None:
     if not party_org(actor, app, parties):
-        raise PermissionDenied("only the parties to the agreement may do this", rule="party")
+        raise PermissionDenied(N_("only the parties to the agreement may do this"), rule="party")
 
 
 def require_consenting_party(actor: User | None, consent) -> None:
@@ -215,7 +215,7 @@ def require_consenting_party(actor: User | None, consent) -> None:
         or actor.organization_id != consent.organization_id
         or actor.role is not CONSENTING_ROLE[consent.kind.value]
     ):
-        raise PermissionDenied("only the provider or community asked may decide",
+        raise PermissionDenied(N_("only the provider or community asked may decide"),
                                rule="consenting_party")
 
 
@@ -238,15 +238,15 @@ def may_read_review_notes(actor: User | None, app) -> bool:
 
 def require_review_note(actor: User | None, app) -> None:
     if not may_add_review_note(actor, app):
-        raise PermissionDenied("only officials without a conflict of interest may review",
+        raise PermissionDenied(N_("only officials without a conflict of interest may review"),
                                rule="reviewer")
 
 
 def require_attach(actor: User | None, app) -> None:
     """The applicant, the parties asked for consent, and officials may attach documents."""
     if actor is None or not actor.active:
-        raise PermissionDenied("sign in to attach documents", rule="role")
+        raise PermissionDenied(N_("sign in to attach documents"), rule="role")
     if not (is_applicant(actor, app) or actor.is_official
             or actor.organization_id in _consenting_orgs(app)):
-        raise PermissionDenied("only the parties and officials may attach documents",
+        raise PermissionDenied(N_("only the parties and officials may attach documents"),
                                rule="party")
