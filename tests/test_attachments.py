@@ -105,3 +105,29 @@ def test_review_notes_are_read_by_officials_and_the_applicant_not_by_providers(c
                          (case.provider, False), (case.steward, False)):
         notes = case.client.get(url, headers=case.h[reader]).get_json()["notes"]
         assert bool(notes) is sees, reader.email
+
+
+def test_a_document_is_attached_through_the_page_and_listed_with_its_hash(case, app_nocsrf):
+    ref = filed(case)
+    browser = app_nocsrf.test_client()
+    from tests.conftest import PASSWORD
+
+    browser.post("/sign-in", data={"email": case.applicant.email, "password": PASSWORD})
+    empty = browser.post(f"/applications/{ref}/attachments", data={},
+                         content_type="multipart/form-data")
+    assert empty.status_code == 422
+    assert 'id="error-file"' in empty.get_data(as_text=True)
+    bad = browser.post(f"/applications/{ref}/attachments",
+                       data={"file": (io.BytesIO(b"plain text"), "notes.txt")},
+                       content_type="multipart/form-data")
+    assert bad.status_code == 422 and "PDF, PNG or JPEG" in bad.get_data(as_text=True)
+    good = browser.post(f"/applications/{ref}/attachments",
+                        data={"file": (io.BytesIO(PDF), "permit.pdf")},
+                        content_type="multipart/form-data")
+    assert good.status_code == 302
+    page = browser.get(f"/applications/{ref}").get_data(as_text=True)
+    assert "permit.pdf" in page
+    history = case.client.get(f"/api/v1/applications/{ref}/history",
+                              headers=case.h[case.applicant]).get_json()
+    assert history[-1]["action"] == "attach"
+    assert history[-1]["data"]["attachment"]["filename"] == "permit.pdf"

@@ -13,7 +13,17 @@ import json
 from dataclasses import dataclass
 
 from babel import Locale
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from marshmallow import ValidationError as SchemaError
@@ -207,6 +217,31 @@ def add_note(reference: str):
     return redirect(url_for("applications.show", reference=reference))
 
 
+@bp.post("/applications/<reference>/attachments")
+@login_required
+def attach(reference: str):
+    """Attach a document (a signed consent, a missing paper); the history records it."""
+    app = context.applications().get(context.actor(), reference)
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise ValidationError({"file": [N_("Choose a file to attach.")]})
+        context.attachments().add(context.actor(), app, upload.stream, upload.filename)
+    except ValidationError as exc:
+        return _render_show(reference, forms.errors_of(exc), "attach", {}, exc.status)
+    flash(_("The document is attached."))
+    return redirect(url_for("applications.show", reference=reference))
+
+
+@bp.get("/applications/<reference>/attachments/<int:attachment_id>")
+@login_required
+def attachment(reference: str, attachment_id: int):
+    app = context.applications().get(context.actor(), reference)
+    found, path = context.attachments().get(context.actor(), app, attachment_id)
+    return send_file(path, mimetype=found.content_type, as_attachment=True,
+                     download_name=found.filename, max_age=0)
+
+
 def _render_show(reference: str, errors: dict | None = None, failed: str | None = None,
                  values: dict | None = None, status: int = 200):
     service, actor = context.applications(), context.actor()
@@ -221,6 +256,7 @@ def _render_show(reference: str, errors: dict | None = None, failed: str | None 
         show_notes=perm.may_read_review_notes(actor, app), decision=_decision_event(history),
         errors=errors, general={k: v for k, v in errors.items() if k in GENERAL},
         failed=failed, values=values or {}, note_kinds=list(NoteKind), country_name=_country,
+        documents=context.attachments().of(actor, app), may_attach=perm.may_attach(actor, app),
     ), status
 
 

@@ -97,6 +97,11 @@ class AttachmentService:
                          data={"attachment": attachment.describe()})
         return attachment
 
+    def of(self, actor: User | None, app) -> list[Attachment]:
+        perm.require_view_application(actor, app)
+        return list(self.session.scalars(
+            select(Attachment).where(Attachment.application_id == app.id).order_by(Attachment.id)))
+
     def get(self, actor: User | None, app, attachment_id: int) -> tuple[Attachment, Path]:
         perm.require_view_application(actor, app)
         attachment = self.session.get(Attachment, attachment_id)

@@ -242,11 +242,16 @@ def require_review_note(actor: User | None, app) -> None:
                                rule="reviewer")
 
 
-def require_attach(actor: User | None, app) -> None:
+def may_attach(actor: User | None, app) -> bool:
     """The applicant, the parties asked for consent, and officials may attach documents."""
+    return actor is not None and actor.active and (
+        is_applicant(actor, app) or actor.is_official
+        or actor.organization_id in _consenting_orgs(app))
+
+
+def require_attach(actor: User | None, app) -> None:
     if actor is None or not actor.active:
         raise PermissionDenied(N_("sign in to attach documents"), rule="role")
-    if not (is_applicant(actor, app) or actor.is_official
-            or actor.organization_id in _consenting_orgs(app)):
+    if not may_attach(actor, app):
         raise PermissionDenied(N_("only the parties and officials may attach documents"),
                                rule="party")

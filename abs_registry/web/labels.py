@@ -93,6 +93,7 @@ LABELS = {
     "consent_complete": _p("action", "Consent complete"),
     "propose_agreement": _p("action", "Agreement proposed"),
     "accept_agreement": _p("action", "Agreement accepted by a party"),
+    "attach": _p("action", "Document attached"),
     "agreement_accepted": _p("action", "Agreement accepted by every party"),
     "add_note": _p("action", "Add a review note"),
     # purposes, consent, agreements and review notes
