@@ -22,6 +22,9 @@ MOVES = "submit, withdraw, accept_complete, return_incomplete, request_informati
         "approve, refuse"
 
 
+NOTES_OUT = s.NoteOut(many=True)  # built once, not per application of a queue page
+
+
 class ApplicationWithActions(s.ApplicationOut):
     allowed_actions = fields.Method("_allowed")
     notes = fields.Method("_notes", metadata={
@@ -33,7 +36,7 @@ class ApplicationWithActions(s.ApplicationOut):
     def _notes(self, app):
         if not perm.may_read_review_notes(context.actor(), app):
             return []
-        return s.NoteOut(many=True).dump(app.notes)
+        return NOTES_OUT.dump(app.notes)
 
 
 class QueuePage(s.Schema):
@@ -199,7 +202,7 @@ def queue(query):
     """Applications waiting for officials (completeness check and review), oldest first."""
     status = AppStatus(query["status"]) if query["status"] else None
     items, total = context.applications().queue(context.actor(), status, page=query["page"],
-                                                per_page=query["per_page"])
+                                                per_page=query["per_page"], details=True)
     return {"items": items, "total": total, "page": query["page"],
             "per_page": query["per_page"]}
 

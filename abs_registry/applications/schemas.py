@@ -151,6 +151,10 @@ class AgreementOut(Schema):
     acceptances = fields.List(fields.Nested(AcceptanceOut))
 
 
+# Built once: a schema built per application was a fifth of the time of a queue page.
+AGREEMENT_OUT = AgreementOut()
+
+
 class NoteOut(Schema):
     kind = fields.String()
     text = fields.String()
@@ -186,5 +190,5 @@ class ApplicationOut(Schema):
     updated_at = fields.DateTime()
     consents = fields.List(fields.Nested(ConsentOut))
     agreement = fields.Function(
-        lambda a: AgreementOut().dump(a.current_agreement) if a.current_agreement else None)
+        lambda a: AGREEMENT_OUT.dump(a.current_agreement) if a.current_agreement else None)
     notes = fields.List(fields.Nested(NoteOut))
