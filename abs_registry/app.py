@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_absolute_hours),
-        MAX_CONTENT_LENGTH=11 * 1024 * 1024,  # an attachment of 10 MB and its envelope
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,  # uploads of documents get more (web/api.py)
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )

@@ -11,8 +11,15 @@ from marshmallow import Schema, fields
 from abs_registry.errors import UnsupportedMediaType
 
 OPENAPI_PATH = "/api/v1/openapi.json"
-# Endpoints that take multipart/form-data instead of JSON.
-UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment"})
+# Endpoints that take a document as multipart/form-data instead of JSON; only they may
+# receive more than the app's MAX_CONTENT_LENGTH.
+UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach"})
+UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
+
+
+def allow_uploads() -> None:
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        request.max_content_length = UPLOAD_LIMIT
 
 
 class ErrorOut(Schema):
@@ -67,6 +74,7 @@ def init_app(app) -> Api:
 
     for blp in (auth_blp, declarations_blp, applications_blp):
         api.register_blueprint(blp)
+    app.before_request(allow_uploads)
     app.before_request(require_json_body)
 
     docs: FlaskBlueprint = get_swaggerui_blueprint(
