@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 from abs_registry.errors import Conflict
+from abs_registry.i18n_marker import N_
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -132,7 +133,7 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         # the same 409 a stale expected version gets, not an unexplained error.
         if depth == 0:
             session.rollback()
-        raise Conflict("the record was changed by someone else; reload it",
+        raise Conflict(N_("the record was changed by someone else; reload it"),
                        field="version") from exc
     except BaseException:
         if depth == 0:

@@ -35,3 +35,30 @@ def test_the_public_sees_organizations_not_people_in_a_records_history(client, w
     own = client.get(f"/api/v1/declarations/{decl.reference}/history",
                      headers=world.headers(member)).get_json()
     assert {e["actor"] for e in own} == {member.display_name, official.display_name}
+
+
+def test_two_colleagues_adding_the_same_person_at_once_get_one_201_and_one_409(app, world):
+    import threading
+
+    org = world.org()
+    first, second = world.member(org), world.member(org)
+    headers = [world.headers(first), world.headers(second)]
+    for round_ in range(5):
+        barrier = threading.Barrier(2)
+        answers = [None, None]
+
+        def add(i, round_=round_, barrier=barrier, answers=answers):
+            client = app.test_client()
+            barrier.wait()
+            answers[i] = client.post("/api/v1/organization/members", headers=headers[i], json={
+                "display_name": "New colleague", "email": f"same{round_}@example.org",
+                "password": "a long enough password"})
+
+        threads = [threading.Thread(target=add, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(a.status_code for a in answers) == [201, 409]
+        loser = next(a for a in answers if a.status_code == 409)
+        assert loser.get_json()["errors"]

@@ -119,11 +119,13 @@ class AccountService:
             official_level = None
         if actor is not None and actor.role is not Role.ADMIN:
             self._require_may_add(actor, organization, role, tk_clearance)
+        # Hashing is slow on purpose: do it before the unit of work takes its write lock.
+        password_hash = self.passwords.hash(password)
         with unit_of_work(self.session):
             if self.session.scalar(select(User.id).where(User.email == email)):
                 raise Conflict(N_("this e-mail address already has an account"), field="email")
             user = User(email=email, display_name=display_name,
-                        password_hash=self.passwords.hash(password), role=role,
+                        password_hash=password_hash, role=role,
                         organization=organization, official_level=official_level,
                         tk_clearance=tk_clearance, locale=locale, active=True)
             self.session.add(user)

@@ -6,6 +6,7 @@ import logging
 
 from flask import jsonify, render_template, request
 from marshmallow import ValidationError as SchemaError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -89,6 +90,12 @@ def handle_recursion(exc: RecursionError):
     return handle_unexpected(exc)
 
 
+def handle_integrity(_exc: IntegrityError):
+    """Two requests raced to create the same thing (a name, an e-mail): the loser is told so."""
+    return _answer(409, {"_schema": [N_(
+        "this conflicts with a record that was just created; reload and try again")]})
+
+
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     return _answer(500, {"_schema": [N_("internal error; it has been logged")]})
@@ -99,5 +106,6 @@ def register(app) -> None:
     app.register_error_handler(SchemaError, handle_schema)
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(StaleDataError, handle_stale)
+    app.register_error_handler(IntegrityError, handle_integrity)
     app.register_error_handler(RecursionError, handle_recursion)
     app.register_error_handler(Exception, handle_unexpected)
