@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -63,6 +64,7 @@ from abs_registry.references import reserve_references
 
 BATCH_SIZE = 2000
 ANALYZE_AFTER = 10_000  # rows; see refresh_statistics
+SQLITE_CACHE_KIB = 256 * 1024  # see _roomy_sqlite_cache
 MAX_REPORTED = 20
 IMPORTABLE_STATUSES = (Status.REGISTERED, Status.DRAFT, Status.SUBMITTED)
 # Columns a legacy file may carry besides the schema's: they describe the record's past.
@@ -464,7 +466,7 @@ def import_declarations(
     if status not in IMPORTABLE_STATUSES:
         raise ValidationError({"status": ["import as registered, draft or submitted"]})
     started = time.perf_counter()
-    with unit_of_work(session):
+    with unit_of_work(session), _roomy_sqlite_cache(session):
         org = _organization(session, organization_name)
         writer = _Writer(session, org, _declarant(session, org, declarant_email), status,
                          country, source)
@@ -475,6 +477,26 @@ def import_declarations(
         refresh_statistics(session)
     return ImportReport(imported, time.perf_counter() - started, writer.first_reference,
                         writer.last_reference)
+
+
+@contextmanager
+def _roomy_sqlite_cache(session: Session) -> Iterator[None]:
+    """Give SQLite's page cache room for the tables and indexes an import keeps touching.
+
+    SQLite keeps 2 MB of pages per connection; 200,000 rows spread over ~400 MB of tables
+    and indexes, and re-reading evicted pages took a fifth of the import's time.
+    """
+    if session.bind.dialect.name != "sqlite":
+        yield
+        return
+    before = session.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+    session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        # Through the session, not a kept handle: after an early rollback the connection
+        # is back in the pool and may be someone else's.
+        session.connection().exec_driver_sql(f"PRAGMA cache_size={int(before)}")
 
 
 def _check_and_write(session: Session, writer: _Writer, chunks: Iterator[list],
