@@ -7,6 +7,8 @@ from datetime import timedelta
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
+from abs_registry.applications.service import ApplicationService
+from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
 from abs_registry.declarations.service import DeclarationService
@@ -44,14 +46,10 @@ def declarations() -> DeclarationService:
     return DeclarationService(db(), country=current_app.extensions["abs"].settings.reference_country)
 
 
-def applications():
-    from abs_registry.applications.service import ApplicationService
-
+def applications() -> ApplicationService:
     return ApplicationService(db(), country=current_app.extensions["abs"].settings.reference_country)
 
 
-def attachments():
-    from abs_registry.attachments.service import AttachmentService
-
+def attachments() -> AttachmentService:
     ext = current_app.extensions["abs"]
     return AttachmentService(db(), ext.settings.instance_path / "attachments")
