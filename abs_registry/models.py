@@ -27,3 +27,4 @@ from abs_registry.declarations.models import (  # noqa: F401
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.notifications.models import Notification  # noqa: F401
 from abs_registry.references import Counter  # noqa: F401
+from abs_registry.translog.models import LogCheckpoint, LogEntry, LogHead  # noqa: F401
