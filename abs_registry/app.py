@@ -67,6 +67,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
     from abs_registry.notifications.views import bp as notifications_bp
+    from abs_registry.translog import api as translog_api
     from abs_registry.web import api, context, converters, errors, pages
 
     converters.init_app(app)
@@ -76,7 +77,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.context_processor(pages.template_globals)
     pages.register_filters(app)
 
-    api.init_app(app)
+    translog_api.init_app(app, api.init_app(app))
     for name in list(app.blueprints):
         if name in {"auth_api", "declarations_api", "applications_api", "api_docs"}:
             csrf.exempt(app.blueprints[name])

@@ -219,6 +219,30 @@ def audit_verify():
     click.echo(f"history intact: {report.checked} events")
 
 
+@click.group("log", help="The public transparency log of permits.")
+def log_group():
+    pass
+
+
+@log_group.command("verify")
+@with_appcontext
+def log_verify():
+    """Recompute the Merkle tree from the stored entries; name the first entry that differs.
+
+    Checks every leaf hash, every stored subtree hash, the head row and every published
+    checkpoint.
+    """
+    from abs_registry.translog.service import verify_log
+
+    with _session() as session:
+        report = verify_log(session)
+    if not report.ok:
+        raise click.ClickException(
+            f"log is broken at index {report.first_bad_index}: {report.problem}")
+    click.echo(f"log intact: {report.checked} entries, root {report.root_hash.hex()}, "
+               f"{report.checkpoints} published checkpoint(s) match")
+
+
 @click.command("serve", help="Serve the registry (threaded development server).")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -273,7 +297,7 @@ def notifications_send(limit):
 
 def register_commands(app) -> None:
     for command in (db_group, orgs_group, users_group, keylist_group, declarations_group,
-                    demo_group, audit_group, notifications_group, serve):
+                    demo_group, audit_group, log_group, notifications_group, serve):
         app.cli.add_command(command)
 
 

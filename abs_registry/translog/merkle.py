@@ -103,8 +103,8 @@ def root_hash(size: int, fetch: Fetch) -> bytes:
 
 
 def inclusion_nodes(index: int, size: int) -> set[Node]:
-    """The perfect subtrees an inclusion proof and the root of ``size`` are made of."""
-    ranges = [*_inclusion_ranges(index, size), (0, size)]
+    """The perfect subtrees of the leaf, its audit path and the root of ``size``."""
+    ranges = [(index, index + 1), *_inclusion_ranges(index, size), (0, size)]
     return {node for start, end in ranges for node in perfect_subtrees(start, end)}
 
 
