@@ -108,6 +108,12 @@ def inclusion_nodes(index: int, size: int) -> set[Node]:
     return {node for start, end in ranges for node in perfect_subtrees(start, end)}
 
 
+def consistency_nodes(first: int, second: int) -> set[Node]:
+    """The perfect subtrees of a consistency proof and of both its roots."""
+    ranges = [*_consistency_ranges(first, second), (0, first), (0, second)]
+    return {node for start, end in ranges for node in perfect_subtrees(start, end)}
+
+
 def inclusion_proof(index: int, size: int, fetch: Fetch) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of ``size`` leaves, leaf side first."""
     if not 0 <= index < size:

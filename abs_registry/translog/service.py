@@ -157,6 +157,12 @@ def _fetch(session: Session, nodes: Collection[merkle.Node]) -> Mapping[merkle.N
     return found
 
 
+def _prefetched(session: Session, nodes: Collection[merkle.Node]) -> merkle.Fetch:
+    """A fetch answered from one query for every node a proof and its roots will ask for."""
+    found = _fetch(session, nodes)
+    return lambda wanted: {node: found[node] for node in wanted}
+
+
 def tree_head(session: Session) -> TreeHead:
     head = session.execute(select(_HEAD.c.size, _HEAD.c.root_hash)
                            .where(_HEAD.c.id == 1)).first()
@@ -208,12 +214,8 @@ def inclusion_proof(session: Session, index: int, tree_size: int | None = None) 
     tree_size = _size_param(session, "tree_size", tree_size, least=1)
     if not 0 <= index < tree_size:
         raise ValidationError({"index": [f"Entry {index} is not in a tree of {tree_size}."]})
-    found = _fetch(session, merkle.inclusion_nodes(index, tree_size))
-
-    def fetch(nodes):  # one query above fetched every node of the proof and the root
-        return {node: found[node] for node in nodes}
-
-    return InclusionProof(index, tree_size, found[(0, index)],
+    fetch = _prefetched(session, merkle.inclusion_nodes(index, tree_size))
+    return InclusionProof(index, tree_size, fetch([(0, index)])[(0, index)],
                           merkle.root_hash(tree_size, fetch),
                           merkle.inclusion_proof(index, tree_size, fetch))
 
@@ -225,15 +227,7 @@ def consistency_proof(session: Session, first: int, second: int | None = None) -
     second = _size_param(session, "second", second, least=1)
     if first > second:
         raise ValidationError({"first": [f"First is at most second ({second})."]})
-    needed = ({node for node in merkle.perfect_subtrees(0, first)}
-              | {node for node in merkle.perfect_subtrees(0, second)})
-    found = dict(_fetch(session, needed))
-
-    def fetch(nodes):
-        missing = set(nodes) - found.keys()
-        found.update(_fetch(session, missing))
-        return {node: found[node] for node in nodes}
-
+    fetch = _prefetched(session, merkle.consistency_nodes(first, second))
     hashes = merkle.consistency_proof(first, second, fetch)
     return ConsistencyProof(first, second, merkle.root_hash(first, fetch),
                             merkle.root_hash(second, fetch), hashes)
