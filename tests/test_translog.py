@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -238,6 +241,24 @@ def test_bad_parameters_are_named_in_a_4xx(client, session, url, field):
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)
     assert field in response.get_json()["errors"], response.get_json()
     assert log_size(session) == 3
+
+
+numbers_or_text = st.one_of(st.integers(-2**70, 2**70).map(str), st.text(max_size=30))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=numbers_or_text, a=numbers_or_text, b=numbers_or_text)
+def test_no_parameter_makes_the_log_api_fail(client, session, index, a, b):
+    if not log_size(session):
+        fill(session, 3)
+    for path, query in ((f"/api/v1/log/entries/{quote(index, safe='')}", {"tree_size": a}),
+                        ("/api/v1/log/entries", {"start": a, "end": b}),
+                        ("/api/v1/log/proof/consistency", {"first": a, "second": b})):
+        response = client.get(path, query_string=query)
+        assert response.status_code < 500, (path, query, response.get_data(as_text=True))
+        if response.status_code >= 400:
+            assert response.get_json()["errors"]
 
 
 def test_large_pages_are_refused(client, session):

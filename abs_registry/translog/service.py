@@ -91,7 +91,8 @@ def _lock_head(session: Session) -> int:
     """
     size = session.execute(_LOCK_HEAD).scalar()
     if size is None:
-        session.execute(_dialect(session).insert(LogHead).values(id=1, size=0, root_hash=merkle.EMPTY_ROOT)
+        session.execute(_dialect(session).insert(LogHead)
+                        .values(id=1, size=0, root_hash=merkle.EMPTY_ROOT)
                         .on_conflict_do_nothing())
         size = session.execute(_LOCK_HEAD).scalar()
     return size
@@ -131,8 +132,8 @@ def append(session: Session, kind: str, subject_ref: str, entry: bytes) -> LogEn
 def home_of(node: merkle.Node) -> tuple[int, int]:
     """The row that stores a perfect subtree (its last leaf) and the hash's byte offset there.
 
-    Level 0 is the row's own leaf hash (offset -1 here); level l >= 1 is the (l-1)th hash
-    of the row's subtree_hashes.
+    Level 0 is the row's own leaf hash (the offset is unused); level l >= 1 is the
+    (l-1)th hash in the row's subtree_hashes.
     """
     level, position = node
     return ((position + 1) << level) - 1, (level - 1) * merkle.HASH_SIZE
