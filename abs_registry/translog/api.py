@@ -63,6 +63,9 @@ class IndexPath(Schema):
     index = _whole(0, required=True)
 
 
+INDEX_PATH = IndexPath()
+
+
 class EntryQuery(Schema):
     tree_size = _whole(1, load_default=None, metadata={
         "description": "prove inclusion in the tree of this size (default: the current one)"})
@@ -179,7 +182,7 @@ def tree_head():
 @blp.response(200, EntryWithProof)
 def entry(query, index):
     """One entry with its inclusion proof in the current tree, or in ``tree_size``."""
-    index = IndexPath().load({"index": index})["index"]
+    index = INDEX_PATH.load({"index": index})["index"]
     session = context.db()
     found = _entry(service.entry_at(session, index))
     proof = service.inclusion_proof(session, index, query["tree_size"])
