@@ -243,6 +243,21 @@ def log_verify():
                f"{report.checkpoints} published checkpoint(s) match")
 
 
+@log_group.command("publish")
+@with_appcontext
+def log_publish():
+    """Sign the current tree head and keep it (run it from a scheduler); needs LOG_SIGNER."""
+    from abs_registry.translog.api import configured_signer
+    from abs_registry.translog.service import publish_checkpoint
+
+    signer = configured_signer()
+    if signer is None:
+        raise click.ClickException("LOG_SIGNER: no signing key is configured for the log")
+    with _session() as session:
+        signed = publish_checkpoint(session, current_app.config["LOG_ORIGIN"], signer)
+    click.echo(signed.note, nl=False)
+
+
 @click.command("serve", help="Serve the registry (threaded development server).")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)

@@ -311,26 +311,44 @@ def test_a_checkpoint_is_refused_with_another_key_or_changed(client, session, si
             verify_checkpoint(broken, signer.name, signer.public_key)
 
 
-def test_each_tree_size_is_published_once(client, session, signer):
-    fill(session, 3)
-    first = client.get("/api/v1/log/checkpoint").get_data(as_text=True)
-    assert client.get("/api/v1/log/checkpoint").get_data(as_text=True) == first
-    assert client.get("/api/v1/log/tree-head").get_json()["checkpoint"] == first
-    append(session, 3)
-    second = client.get("/api/v1/log/checkpoint").get_data(as_text=True)
-    assert second != first
+def log_publish(app):
+    result = app.test_cli_runner().invoke(args=["log", "publish"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def kept_sizes(session) -> list[int]:
     session.rollback()
-    assert session.scalars(select(LogCheckpoint.tree_size).order_by(LogCheckpoint.id)) \
-        .all() == [3, 4]
+    return session.scalars(select(LogCheckpoint.tree_size).order_by(LogCheckpoint.id)).all()
 
 
-def test_without_a_signing_key_the_checkpoint_is_unavailable(client, session):
+def test_a_get_writes_nothing_and_publishing_keeps_each_head_once(app, client, session, signer):
+    fill(session, 3)
+    served = client.get("/api/v1/log/checkpoint").get_data(as_text=True)
+    assert client.get("/api/v1/log/tree-head").get_json()["checkpoint"] == served
+    assert kept_sizes(session) == []
+    assert log_publish(app) == served  # deterministic signatures: the same note
+    assert log_publish(app) == served
+    assert kept_sizes(session) == [3]
+    with unit_of_work(session):  # as the permit service will: append, then publish
+        service.append(session, "permit_issued", "CN-ABS-2026-000003", entry_bytes(3))
+        published = service.publish_checkpoint(session, app.config["LOG_ORIGIN"], signer)
+    assert published.size == 4
+    assert client.get("/api/v1/log/checkpoint").get_data(as_text=True) == published.note
+    assert kept_sizes(session) == [3, 4]
+
+
+def test_without_a_signing_key_there_is_no_checkpoint(app, client, session):
     fill(session, 2)
     response = client.get("/api/v1/log/checkpoint")
-    assert response.status_code == 503
+    assert response.status_code == 404
     assert "checkpoint" in response.get_json()["errors"]
     body = client.get("/api/v1/log/tree-head").get_json()
     assert (body["size"], body["checkpoint"]) == (2, None)
+    result = app.test_cli_runner().invoke(args=["log", "publish"])
+    assert result.exit_code != 0
+    assert "LOG_SIGNER" in result.output
+    assert kept_sizes(session) == []
 
 
 def test_the_signer_may_be_a_function_so_rotation_needs_no_restart(app, client, session):
@@ -371,9 +389,9 @@ def _migration():
     "UPDATE log_checkpoints SET note = 'rewritten'",
     "DELETE FROM log_checkpoints",
 ])
-def test_database_refuses_update_and_delete_of_the_log(client, session, signer, statement):
+def test_database_refuses_update_and_delete_of_the_log(app, session, signer, statement):
     fill(session, 3)
-    client.get("/api/v1/log/checkpoint")
+    log_publish(app)
     with pytest.raises(DBAPIError, match="append-only"):
         session.execute(text(statement))
     session.rollback()
@@ -412,12 +430,12 @@ def _tamper(engine, statement: str, **params) -> None:
         conn.execute(text(statement), params)
 
 
-def test_log_verify_passes_an_intact_log(app, client, session, signer):
+def test_log_verify_passes_an_intact_log(app, session, signer):
     fill(session, 9)
-    client.get("/api/v1/log/checkpoint")
-    fill_more = [append(session, n) for n in range(9, 12)]
-    assert fill_more
-    client.get("/api/v1/log/checkpoint")
+    log_publish(app)
+    for n in range(9, 12):
+        append(session, n)
+    log_publish(app)
     result = log_verify(app)
     assert result.exit_code == 0, result.output
     root = roots_by_size([merkle.leaf_hash(entry_bytes(n)) for n in range(12)])[12]
@@ -453,10 +471,10 @@ def test_log_verify_names_the_first_tampered_entry(app, session, unguarded, how)
 
 
 def test_log_verify_catches_a_rewritten_tree_by_its_published_checkpoint(
-        app, client, session, signer, unguarded):
+        app, session, signer, unguarded):
     """Rewriting an entry and every hash above it fits the table, not what was published."""
     fill(session, 8)
-    client.get("/api/v1/log/checkpoint")
+    log_publish(app)
     forged = [entry_bytes(n) for n in range(8)]
     forged[2] = entry_bytes(222)
     tree = merkle.TreeBuilder()

@@ -5,7 +5,9 @@ No sign-in: anyone may monitor the log. The one seam to configure is the signing
 or a function of no arguments that returns one, so a rotated key is picked up without a
 restart; the permit signing-keys module supplies it. ``app.config["LOG_ORIGIN"]`` names the
 log in its checkpoints (default: the public URL's host followed by ``/log``). Without a
-signer the checkpoint answers 503 and the tree head carries no checkpoint.
+signer the checkpoint answers 404 and the tree head carries no checkpoint. Answers are
+signed on the fly and nothing is written on a GET; ``abs-registry log publish`` and
+``service.publish_checkpoint`` keep signed heads for ``log verify``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ blp = Blueprint("translog_api", __name__, url_prefix="/api/v1/log",
 MAX_INT = 2**63 - 1
 
 
-class SigningUnavailable(DomainError):
-    status = 503
+class NoSigningKey(DomainError):
+    """Nothing to show until a signing key is configured; a 404, as for any missing resource."""
+
+    status = 404
 
 
 def init_app(app, api) -> None:
@@ -161,7 +165,8 @@ def checkpoint():
     """The current signed tree head (https://c2sp.org/tlog-checkpoint), as text."""
     signer = configured_signer()
     if signer is None:
-        raise SigningUnavailable("the log's signing key is not configured", field="checkpoint")
+        raise NoSigningKey("no checkpoint: the log's signing key is not configured",
+                           field="checkpoint")
     return Response(_checkpoint(signer).note, mimetype="text/plain")
 
 

@@ -246,28 +246,29 @@ def consistency_proof(session: Session, first: int, second: int | None = None) -
 
 
 def checkpoint(session: Session, origin: str, signer: NoteSigner) -> Checkpoint:
-    """The current tree head signed by ``signer``, published once per size, origin and key.
+    """The current tree head signed by ``signer``; reads only, so any GET may answer it.
 
-    The first request after the tree grew signs and stores the new head; later ones get the
-    stored note back, so polling monitors add no rows. Ed25519 signatures are deterministic,
-    so two requests racing to store the same head store the same note.
+    Ed25519 signatures are deterministic: the same head signed by the same key is the same
+    note, whether it was published (stored) or not.
     """
     head = tree_head(session)
-    stored = _stored_checkpoint(session, head.size, origin, signer.name)
-    if stored is not None:
-        return parse_checkpoint(stored)[0]
-    signed = sign_checkpoint(origin, head.size, head.root_hash, signer)
+    return sign_checkpoint(origin, head.size, head.root_hash, signer)
+
+
+def publish_checkpoint(session: Session, origin: str, signer: NoteSigner) -> Checkpoint:
+    """Sign the current tree head and keep it, once per size, origin and key.
+
+    Kept heads are what ``verify_log`` holds the stored entries to, so a tree rewritten
+    behind the application's back, hashes and all, still shows. Call it inside the unit of
+    work that appended (the permit service, after issuing) or from ``abs-registry log
+    publish``. Two callers racing to keep the same head keep one row.
+    """
+    signed = checkpoint(session, origin, signer)
     with unit_of_work(session):
         session.execute(_dialect(session).insert(LogCheckpoint).values(
-            tree_size=head.size, origin=origin, key_name=signer.name, note=signed.note,
+            tree_size=signed.size, origin=origin, key_name=signer.name, note=signed.note,
             created_at=utcnow()).on_conflict_do_nothing())
     return signed
-
-
-def _stored_checkpoint(session: Session, size: int, origin: str, name: str) -> str | None:
-    return session.scalar(select(LogCheckpoint.note).where(
-        LogCheckpoint.tree_size == size, LogCheckpoint.origin == origin,
-        LogCheckpoint.key_name == name))
 
 
 def latest_checkpoint(session: Session) -> LogCheckpoint | None:
