@@ -71,6 +71,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.declarations.views import bp as declarations_bp
     from abs_registry.notifications.views import bp as notifications_bp
     from abs_registry.permits.api import well_known
+    from abs_registry.translog import api as translog_api
     from abs_registry.web import api, context, converters, errors, pages
 
     converters.init_app(app)
@@ -80,7 +81,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.context_processor(pages.template_globals)
     pages.register_filters(app)
 
-    api.init_app(app)
+    translog_api.init_app(app, api.init_app(app))
     for name in list(app.blueprints):
         if name in {"auth_api", "declarations_api", "applications_api", "permits_api",
                     "api_docs"}:

@@ -259,6 +259,43 @@ def verify(file: Path, jwks_file: Path):
     if not ok:
         raise click.ClickException(f"NOT VALID: {message}")
     click.echo(f"VALID: {message}")
+@click.group("log", help="The public transparency log of permits.")
+def log_group():
+    pass
+
+
+@log_group.command("verify")
+@with_appcontext
+def log_verify():
+    """Recompute the Merkle tree from the stored entries; name the first entry that differs.
+
+    Checks every leaf hash, every stored subtree hash, the head row and every published
+    checkpoint.
+    """
+    from abs_registry.translog.service import verify_log
+
+    with _session() as session:
+        report = verify_log(session)
+    if not report.ok:
+        raise click.ClickException(
+            f"log is broken at index {report.first_bad_index}: {report.problem}")
+    click.echo(f"log intact: {report.checked} entries, root {report.root_hash.hex()}, "
+               f"{report.checkpoints} published checkpoint(s) match")
+
+
+@log_group.command("publish")
+@with_appcontext
+def log_publish():
+    """Sign the current tree head and keep it (run it from a scheduler); needs LOG_SIGNER."""
+    from abs_registry.translog.api import configured_signer
+    from abs_registry.translog.service import publish_checkpoint
+
+    signer = configured_signer()
+    if signer is None:
+        raise click.ClickException("LOG_SIGNER: no signing key is configured for the log")
+    with _session() as session:
+        signed = publish_checkpoint(session, current_app.config["LOG_ORIGIN"], signer)
+    click.echo(signed.note, nl=False)
 
 
 @click.command("serve", help="Serve the registry (threaded development server).")
@@ -315,7 +352,8 @@ def notifications_send(limit):
 
 def register_commands(app) -> None:
     for command in (db_group, orgs_group, users_group, keylist_group, declarations_group,
-                    demo_group, audit_group, notifications_group, keys_group, verify, serve):
+                    demo_group, audit_group, log_group, notifications_group, keys_group, verify,
+                    serve):
         app.cli.add_command(command)
 
 

@@ -33,3 +33,4 @@ from abs_registry.permits.models import (  # noqa: F401
     SigningKey,
 )
 from abs_registry.references import Counter  # noqa: F401
+from abs_registry.translog.models import LogCheckpoint, LogEntry, LogHead  # noqa: F401

@@ -369,3 +369,35 @@ def test_private_keys_are_files_only_their_owner_reads(app, session):
     assert path.parent.stat().st_mode & 0o777 == 0o700
     assert "PRIVATE" not in json.dumps(session.execute(text("SELECT * FROM signing_keys"))
                                        .mappings().all(), default=str)
+
+
+# --- transparency log --------------------------------------------------------------------
+
+def test_every_signed_step_is_in_the_log_and_provably_included(world, service, client,
+                                                                session):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from abs_registry.translog import merkle
+    from abs_registry.translog.checkpoint import verify_checkpoint
+
+    permit = world.permit()
+    statement = service.suspend(permit.issued_by, permit.number, "Reports are overdue.")
+    session.commit()
+    assert (permit.log_index, statement.log_index) == (0, 1)
+    head = client.get("/api/v1/log/tree-head").get_json()
+    assert head["size"] == 2
+    for index, signed in ((0, permit.jws), (1, statement.jws)):
+        got = client.get(f"/api/v1/log/entries/{index}").get_json()
+        content = got["content"]
+        assert content["number"] == permit.number
+        assert content["jws_sha256"] == hashlib.sha256(signed.encode()).hexdigest()
+        assert signed not in json.dumps(got)  # hashes only, never the content
+        merkle.verify_inclusion(bytes.fromhex(got["leaf_hash"]), index, head["size"],
+                                [bytes.fromhex(h) for h in got["inclusion_proof"]["hashes"]],
+                                bytes.fromhex(head["root_hash"]))
+    # the checkpoint is signed with the authority's published permit key
+    jwk = client.get("/.well-known/jwks.json").get_json()["keys"][0]
+    public = Ed25519PublicKey.from_public_bytes(unb64(jwk["x"]))
+    note = client.get("/api/v1/log/checkpoint").get_data(as_text=True)
+    name = note.split("\n")[0]
+    assert verify_checkpoint(note, name, public).size == 2

@@ -39,6 +39,7 @@ from abs_registry.permits.models import (
     StatementKind,
 )
 from abs_registry.references import next_reference
+from abs_registry.translog import service as translog
 
 SUBJECT = "permit"
 
@@ -74,6 +75,13 @@ def add_months(day: date, months: int) -> date:
 
 def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def log_entry(kind: str, number: str, version: int, payload_sha256: str, jws: str) -> bytes:
+    """What the public log holds of each signed step: hashes, never the content, so that an
+    outside monitor can match every permit it meets to an entry (TRUST.md)."""
+    return signing.canonical({"kind": kind, "number": number, "version": str(version),
+                              "payload_sha256": payload_sha256, "jws_sha256": sha256_hex(jws)})
 
 
 @dataclass
@@ -181,6 +189,7 @@ class PermitService:
                 conditions=data.get("conditions"), third_party=third_party,
                 exit_rows=self._exit_rows(app, data.get("exits") or []))
             # obligations
+            self._log(permit, "permit_issued")
             self._record(actor, permit, "permit_issued", to_state=PermitStatus.VALID.value)
             self._tell(app, permit, "permit_issued")
         return permit
@@ -210,6 +219,7 @@ class PermitService:
                 third_party=data.get("third_party_transfer", old.third_party_transfer),
                 exit_rows=self._exit_rows(app, exits), supersedes=old, reason=reason)
             old.status = PermitStatus.SUPERSEDED
+            self._log(permit, "permit_amended")
             self._record(actor, permit, "permit_amended", comment=reason,
                          data={"supersedes_version": old.version})
             self._tell(app, permit, "permit_amended")
@@ -242,6 +252,10 @@ class PermitService:
             before = permit.status
             permit.status = to_status
             self.session.flush()
+            statement.log_index = translog.append(
+                self.session, f"permit_{kind.value}", permit.number,
+                log_entry(f"permit_{kind.value}", permit.number, permit.version,
+                          sha256_hex(signing.canonical(document)), statement.jws)).leaf_index
             self._record(actor, permit, f"permit_{kind.value}", from_state=before.value,
                          to_state=to_status.value, comment=reason)
             self._tell(permit.application, permit, f"permit_{kind.value}")
@@ -340,6 +354,12 @@ class PermitService:
         self.session.add(permit)
         self.session.flush()
         return permit
+
+    def _log(self, permit: Permit, kind: str) -> None:
+        permit.log_index = translog.append(
+            self.session, kind, permit.number,
+            log_entry(kind, permit.number, permit.version, permit.payload_sha256,
+                      permit.jws)).leaf_index
 
     def _record(self, actor, permit: Permit, action: str, from_state=None, to_state=None,
                 comment=None, data=None) -> None:
