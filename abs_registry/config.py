@@ -74,7 +74,14 @@ class Settings:
     cali_fund_profit_threshold: Decimal = Decimal("5000000")
     cali_fund_min_exceeded: int = 2
     cali_fund_years: int = 3
+    # Private signing keys live here as 0600 files, never in the database or the repository.
+    signing_key_dir: Path | None = None
+    authority_name: str = "Ministry of Ecology and Environment of the People's Republic of China"
     extra: dict = field(default_factory=dict)
+
+    @property
+    def keys_path(self) -> Path:
+        return self.signing_key_dir or Path(self.instance_path) / "keys"
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -96,6 +103,8 @@ class Settings:
             public_url=os.environ.get("ABS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
             **_obligation_settings(),
         )
+        if os.environ.get("ABS_SIGNING_KEY_DIR"):
+            values["signing_key_dir"] = Path(os.environ["ABS_SIGNING_KEY_DIR"])
         values.update(overrides)
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(Path(values["instance_path"]))
