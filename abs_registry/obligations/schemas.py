@@ -81,7 +81,7 @@ class WaiveIn(_In):
 
 
 class CaliFundIn(_In):
-    year = fields.Integer(required=True, strict=True, validate=validate.Range(min=2024))
+    year = fields.Integer(required=True, strict=True, validate=validate.Range(min=2000))
     currency = fields.String(required=True)
     revenue = DecimalString(required=True, metadata=MONEY_DOC)
     profit = DecimalString(required=True, metadata={"description": "negative for a loss"})
