@@ -416,3 +416,56 @@ def test_pages_show_what_we_owe_and_are_owed_and_the_detail_acts(case, app_nocsr
     sign_in(case.provider)
     page = client.get("/obligations")
     assert "What we are owed" in page.text and fee.reference in page.text
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+def test_benefits_received_per_beneficiary_resource_and_year_with_csv_and_chart(case,
+                                                                                app_nocsrf):
+    fee, approval = case.obligations[0], case.obligations[2]
+    pay(case, fee, "1000.00", paid_on="2025-05-01")
+    pay(case, fee, "2000.50")
+    disputed = pay(case, fee, "7.00").json
+    api(case, case.provider, "post", f"/{fee.reference}/payments/{disputed['id']}/decision",
+        json={"confirm": False, "reason": "never arrived"})
+    case.service.report_milestone(case.applicant, case.permit.number, "product_approved",
+                                  TODAY)
+    pay(case, approval, "10.00")
+    resource = case.permit.resources[0].reference
+    csv_text = api(case, case.provider, "get", "/benefits.csv").text
+    lines = csv_text.strip().splitlines()
+    assert lines[0] == ("year,beneficiary,beneficiary_kind,resource,resource_name,currency,"
+                        "amount,payments")
+    name = case.provider.organization.name
+    assert f"2025,{name},provider,{resource},Oryza sativa,CNY,1000.00,1" in lines
+    assert f"{TODAY.year},{name},provider,{resource},Oryza sativa,CNY,2000.50,1" in lines
+    assert f"{TODAY.year},{name},provider,{resource},Oryza sativa,USD,10.00,1" in lines
+    assert len(lines) == 4  # the disputed payment does not count
+    assert api(case, case.outsider, "get", "/benefits.csv").text.strip().count("\n") == 0
+    assert api(case, case.official, "get", "/benefits.csv").text == csv_text
+    body = api(case, case.provider, "get", "/benefits").json
+    assert {tuple(r["key"]) + (r["amount"],) for r in body["by_beneficiary"]} == {
+        (name, "provider", 2025, "CNY", "1000.00"),
+        (name, "provider", TODAY.year, "CNY", "2000.50"),
+        (name, "provider", TODAY.year, "USD", "10.00")}
+    client = app_nocsrf.test_client()
+    client.post("/sign-in", data={"email": case.provider.email,
+                                  "password": "correct horse battery staple"})
+    page = client.get("/obligations/benefits")
+    assert page.status_code == 200 and page.text.count("<svg") == 2
+    assert "2,000.50 CNY" in page.text and "<script" not in page.text
+
+
+def test_officials_see_everything_overdue_by_user_with_totals_per_currency(case, app):
+    fee, training = case.obligations[0], case.obligations[5]
+    pay(case, fee, "0.50")
+    run = app.test_cli_runner().invoke(args=[
+        "obligations", "daily", "--today", (TODAY + timedelta(days=400)).isoformat()])
+    assert run.exit_code == 0, run.output
+    groups = api(case, case.official, "get", "/overdue").json
+    assert groups == [{"organization": case.applicant.organization.name, "count": 2,
+                       "totals": [{"currency": "CNY", "count": 1, "outstanding": "79999.50"},
+                                  {"currency": None, "count": 1, "outstanding": None}]}]
+    assert {fresh(case, o).status for o in (fee, training)} == {ObligationStatus.OVERDUE}
+    assert api(case, case.applicant, "get", "/overdue").status_code == 403

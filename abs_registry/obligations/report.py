@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from abs_registry.agreements import currencies
 from abs_registry.auth.models import User
 from abs_registry.declarations.models import GeneticResource
 from abs_registry.obligations.models import Confirmation, Obligation, Payment
@@ -67,12 +68,20 @@ def received(session: Session, actor: User) -> list[Received]:
     return list(payments.values())
 
 
+def money_text(amount: Decimal, currency: str | None) -> str:
+    """An amount as text with exactly its currency's decimals: "80000.00", "300" for JPY."""
+    if currency and currencies.is_currency(currency):
+        amount = amount.quantize(Decimal(1).scaleb(-currencies.minor_units(currency)))
+    return format(amount, "f")
+
+
 def _totals(keyed) -> list[dict]:
+    """Sums and payment counts per key; every key ends with the currency."""
     totals: dict[tuple, list] = defaultdict(lambda: [Decimal(0), 0])
     for key, amount in keyed:
         totals[key][0] += amount
         totals[key][1] += 1
-    return [{"key": key, "amount": amount, "payments": count}
+    return [{"key": key, "currency": key[-1], "amount": amount, "payments": count}
             for key, (amount, count) in sorted(totals.items())]
 
 
@@ -106,7 +115,7 @@ def as_csv(rows: list[Received]) -> str:
     for line in lines:
         year, beneficiary, kind, ref, name, currency = line["key"]
         writer.writerow([year, beneficiary, kind, ref, name, currency,
-                         format(line["amount"], "f"), line["payments"]])
+                         money_text(line["amount"], currency), line["payments"]])
     return out.getvalue()
 
 

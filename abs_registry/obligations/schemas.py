@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from marshmallow import RAISE, Schema, fields, validate
 
-from abs_registry.agreements import currencies
 from abs_registry.agreements.fields import DecimalString
 from abs_registry.obligations import cali_fund
 from abs_registry.obligations.models import ObligationStatus
+from abs_registry.obligations.report import money_text
 from abs_registry.obligations.service import REPORTABLE
 
 MONEY_DOC = {"description": "a decimal string, e.g. \"1000.00\"; never a JSON number"}
@@ -28,9 +26,7 @@ class Money(fields.Field):
             return None
         code = getattr(obj, self.currency_attr, None) if not isinstance(obj, dict) \
             else obj.get(self.currency_attr)
-        if code and currencies.is_currency(code):
-            value = value.quantize(Decimal(1).scaleb(-currencies.minor_units(code)))
-        return format(value, "f")
+        return money_text(value, code)
 
 
 class _In(Schema):

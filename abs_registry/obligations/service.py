@@ -273,7 +273,7 @@ class ObligationService:
             .join(Organization, Organization.id == Obligation.payer_org_id)
             .where(Obligation.status == ObligationStatus.OVERDUE)  # sums come back exact
             .group_by(Obligation.payer_org_id, Organization.name, Obligation.currency)
-            .order_by(Organization.name, Obligation.currency))
+            .order_by(Organization.name, Obligation.currency.is_(None), Obligation.currency))
         grouped: dict[int, dict] = {}
         for org_id, name, currency, count, amount, paid in rows:
             entry = grouped.setdefault(org_id, {"organization_id": org_id, "organization": name,
