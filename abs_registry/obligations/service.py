@@ -82,6 +82,7 @@ SUBJECT = "obligation"
 AT_ISSUE = frozenset({Trigger.AGREEMENT_EFFECTIVE, Trigger.PERMIT_ISSUED})
 REPORTABLE = tuple(t for t in Trigger if t not in AT_ISSUE)
 DEFAULT_PAYMENT_DAYS = 30  # for a royalty payable, when the term names no number of days
+CALI_FUND_PAYMENT_DAYS = 90  # from filing the year's figures to paying the contribution
 EXPECTED_EVIDENCE = {
     Kind.RESULTS_SHARING: N_("The results or publications shared, and to whom they were sent."),
     Kind.JOINT_RESEARCH: N_("The joint project: its plan, the participants and its outputs."),
@@ -646,7 +647,8 @@ class ObligationService:
                     beneficiary_kind=BeneficiaryKind.CALI_FUND,
                     beneficiary_name=policy.cali_fund_name, currency=currency,
                     amount=result.amount, triggered_on=today,
-                    due_on=today + timedelta(days=90), status=ObligationStatus.DUE,
+                    due_on=today + timedelta(days=CALI_FUND_PAYMENT_DAYS),
+                    status=ObligationStatus.DUE,
                     status_changed_on=today)
                 self._add(actor, obligation, data={"cali_fund_year": year,
                                                    **result.computation})
