@@ -70,6 +70,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
     from abs_registry.notifications.views import bp as notifications_bp
+    from abs_registry.obligations.views import bp as obligations_bp
     from abs_registry.permits.api import well_known
     from abs_registry.translog import api as translog_api
     from abs_registry.web import api, context, converters, errors, pages
@@ -84,13 +85,14 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     translog_api.init_app(app, api.init_app(app))
     for name in list(app.blueprints):
         if name in {"auth_api", "declarations_api", "applications_api", "permits_api",
-                    "api_docs"}:
+                    "obligations_api", "api_docs"}:
             csrf.exempt(app.blueprints[name])
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(declarations_bp)
     app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(obligations_bp)
     app.register_blueprint(well_known)
     errors.register(app)
 

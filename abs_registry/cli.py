@@ -350,10 +350,42 @@ def notifications_send(limit):
     click.echo(f"sent {sent} e-mail(s)")
 
 
+@click.group("obligations", help="Benefit-sharing obligations.")
+def obligations_group():
+    pass
+
+
+@obligations_group.command("daily")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="the day to run for (default: today, UTC)")
+@click.option("--batch", default=50_000, show_default=True, help="ids per UPDATE")
+@with_appcontext
+def obligations_daily(today, batch):
+    """Move obligations to due and overdue, and notify; run it once a day from a scheduler.
+
+    Running it twice on the same day changes nothing the second time.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    from abs_registry.db import utcnow
+    from abs_registry.obligations import daily
+
+    day = today.date() if today else utcnow().date()
+    settings = _ext().settings
+    with _session() as session, tqdm(unit=" ids", unit_scale=True, file=sys.stderr,
+                                     mininterval=0.5) as bar:
+        report = daily.run(session, day, settings.obligation_grace_days, batch=batch,
+                           progress=bar.update, total=lambda n: bar.reset(total=n))
+    click.echo(f"{day.isoformat()}: {report.due} fell due, {report.overdue} became overdue, "
+               f"{report.notified} notification(s), in {report.seconds:.1f} s")
+
+
 def register_commands(app) -> None:
     for command in (db_group, orgs_group, users_group, keylist_group, declarations_group,
                     demo_group, audit_group, log_group, notifications_group, keys_group, verify,
-                    serve):
+                    obligations_group, serve):
         app.cli.add_command(command)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,23 @@ class Settings:
     smtp_starttls: bool = True
     mail_from: str = "abs-registry@localhost"
     public_url: str = "http://127.0.0.1:5000"
+    # Benefit-sharing obligations: days after the due date before one counts as overdue, and
+    # who receives what an agreement owes to "the national fund".
+    obligation_grace_days: int = 30
+    national_fund_name: str = "National Biodiversity Conservation Fund"
+    # The Cali Fund (CBD COP16 decision 16/2): indicative rates in percent, and the size
+    # thresholds in its currency (USD), of which an entity must exceed ``cali_fund_min_exceeded``
+    # on average over ``cali_fund_years`` years. Settings, because the Parties may revise them.
+    cali_fund_name: str = "Cali Fund"
+    cali_fund_currency: str = "USD"
+    cali_fund_profit_rate: Decimal = Decimal("1")
+    cali_fund_revenue_rate: Decimal = Decimal("0.1")
+    cali_fund_basis: str = "profit"  # the basis when a filer names none: profit or revenue
+    cali_fund_assets_threshold: Decimal = Decimal("20000000")
+    cali_fund_revenue_threshold: Decimal = Decimal("50000000")
+    cali_fund_profit_threshold: Decimal = Decimal("5000000")
+    cali_fund_min_exceeded: int = 2
+    cali_fund_years: int = 3
     # Private signing keys live here as 0600 files, never in the database or the repository.
     signing_key_dir: Path | None = None
     authority_name: str = "Ministry of Ecology and Environment of the People's Republic of China"
@@ -83,6 +101,7 @@ class Settings:
             smtp_starttls=_flag("ABS_SMTP_STARTTLS", True),
             mail_from=os.environ.get("ABS_MAIL_FROM", "abs-registry@localhost"),
             public_url=os.environ.get("ABS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+            **_obligation_settings(),
         )
         if os.environ.get("ABS_SIGNING_KEY_DIR"):
             values["signing_key_dir"] = Path(os.environ["ABS_SIGNING_KEY_DIR"])
@@ -90,3 +109,39 @@ class Settings:
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(Path(values["instance_path"]))
         return cls(**values)
+
+
+# Obligation and Cali Fund settings that may come from the environment, with their types.
+OBLIGATION_ENV = {
+    "obligation_grace_days": ("ABS_OBLIGATION_GRACE_DAYS", int),
+    "national_fund_name": ("ABS_NATIONAL_FUND_NAME", str),
+    "cali_fund_name": ("ABS_CALI_FUND_NAME", str),
+    "cali_fund_currency": ("ABS_CALI_FUND_CURRENCY", str),
+    "cali_fund_profit_rate": ("ABS_CALI_FUND_PROFIT_RATE", Decimal),
+    "cali_fund_revenue_rate": ("ABS_CALI_FUND_REVENUE_RATE", Decimal),
+    "cali_fund_basis": ("ABS_CALI_FUND_BASIS", str),
+    "cali_fund_assets_threshold": ("ABS_CALI_FUND_ASSETS_THRESHOLD", Decimal),
+    "cali_fund_revenue_threshold": ("ABS_CALI_FUND_REVENUE_THRESHOLD", Decimal),
+    "cali_fund_profit_threshold": ("ABS_CALI_FUND_PROFIT_THRESHOLD", Decimal),
+    "cali_fund_min_exceeded": ("ABS_CALI_FUND_MIN_EXCEEDED", int),
+    "cali_fund_years": ("ABS_CALI_FUND_YEARS", int),
+}
+
+
+def _obligation_settings() -> dict:
+    """Only what the environment sets; the dataclass defaults cover the rest."""
+    return {name: kind(os.environ[env]) for name, (env, kind) in OBLIGATION_ENV.items()
+            if os.environ.get(env)}
+
+
+def obligation_policy(settings: Settings | None = None):
+    """The obligation and Cali Fund settings: from ``settings`` when the caller has them, else
+    the defaults above with the environment's overrides (services built with a session
+    alone, such as the permit service's call at issue, read the same values)."""
+    if settings is not None:
+        return settings
+    from types import SimpleNamespace
+
+    defaults = {f.name: f.default for f in Settings.__dataclass_fields__.values()
+                if f.name in OBLIGATION_ENV}
+    return SimpleNamespace(**{**defaults, **_obligation_settings()})

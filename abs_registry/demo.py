@@ -21,6 +21,7 @@ from abs_registry.db import unit_of_work
 from abs_registry.declarations import keylist, schemas
 from abs_registry.declarations.models import Kind
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.obligations.service import ObligationService
 from abs_registry.permits.keys import KeyRing
 from abs_registry.permits.service import PermitService
 
@@ -199,13 +200,25 @@ def _load(session: Session, passwords: Passwords, keys: KeyRing | None = None) -
     approved = _applications(session, member, researcher, steward, national, provincial,
                              [wild_rice.reference], [public_tk.reference])
     if keys is not None:
-        _permit(session, keys, national, approved)
+        permit = _permit(session, keys, national, approved)
+        _obligations(session, member, permit)
     return True
 
 
-def _permit(session: Session, keys: KeyRing, official, application) -> None:
+def _obligations(session: Session, member, permit) -> None:
+    """The permit's obligations came with it; show one partly paid and one evidenced."""
+    service = ObligationService(session)
+    owed = {o.kind.value: o for o in service.owed_by(member) if o.permit_id == permit.id}
+    service.record_payment(member, owed["access_fee"].reference, {
+        "amount": Decimal("2000.00"), "currency": "CNY", "paid_on": permit.valid_from,
+        "reference": "ICBC 2026-0417-88"})
+    service.add_evidence(member, owed["training"].reference, {
+        "text": "Two villagers trained in seed drying and cold storage, 12-16 May."})
+
+
+def _permit(session: Session, keys: KeyRing, official, application):
     keys.ensure(session)
-    PermitService(session, keys).issue(official, application.reference, {
+    return PermitService(session, keys).issue(official, application.reference, {
         "conditions": "Send a summary of results to the providers every year.",
         "exits": [{"resource": application.resources[0].reference, "quantity": Decimal("20"),
                    "unit": "items", "destination_country": application.export_country,

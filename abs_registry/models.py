@@ -26,6 +26,14 @@ from abs_registry.declarations.models import (  # noqa: F401
 )
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.notifications.models import Notification  # noqa: F401
+from abs_registry.obligations.models import (  # noqa: F401
+    CaliFundReturn,
+    Evidence,
+    MilestoneReport,
+    Obligation,
+    Payment,
+    SalesReport,
+)
 from abs_registry.permits.models import (  # noqa: F401
     Permit,
     PermitStatement,

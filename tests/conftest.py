@@ -222,7 +222,7 @@ class World:
 
     def approved_application(self, *, template: str = "commercial_monetary", provider=None,
                              applicant=None, official=None, exports: bool = True,
-                             **overrides):
+                             terms: list | None = None, **overrides):
         """An application brought to APPROVED through the real service: a provider's
         registered resource, its consent, an agreement from a template's example, a decision.
         Returns (application, official who decided)."""
@@ -252,7 +252,7 @@ class World:
             service.decide_consent(provider, ref, consent.id, grant=True)
         agreement = service.propose_agreement(
             applicant, ref, template_id=template, template_version=1,
-            values=example["values"], terms=example["terms"])
+            values=example["values"], terms=example["terms"] if terms is None else terms)
         for party in (applicant, provider):
             service.accept_agreement(party, ref, revision=agreement.revision,
                                      text_sha256=agreement.text_sha256)

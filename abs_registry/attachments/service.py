@@ -97,6 +97,21 @@ class AttachmentService:
                          data={"attachment": attachment.describe()})
         return attachment
 
+    def add_unchecked(self, actor: User, stream: BinaryIO, filename: str | None,
+                      **owner) -> Attachment:
+        """Store a document for an owner whose service has checked the actor may attach it
+        (``obligation_id=...``), inside that service's unit of work; it writes no history, the
+        owner's service does."""
+        sha256, size, content_type = self._store(stream)
+        attachment = Attachment(uploaded_by_id=actor.id, filename=clean_filename(filename),
+                                content_type=content_type, size=size, sha256=sha256, **owner)
+        self.session.add(attachment)
+        self.session.flush()
+        return attachment
+
+    def path_of(self, attachment: Attachment) -> Path:
+        return self.directory / attachment.sha256
+
     def of(self, actor: User | None, app) -> list[Attachment]:
         perm.require_view_application(actor, app)
         return list(self.session.scalars(

@@ -269,3 +269,75 @@ def require_attach(actor: User | None, app) -> None:
     if not may_attach(actor, app):
         raise PermissionDenied(N_("only the parties and officials may attach documents"),
                                rule="party")
+
+
+# --- benefit-sharing obligations -----------------------------------------------------------
+# The user (the payer's organization) sees what it owes, the beneficiary what it is owed,
+# officials everything, nobody else anything. What a fund receives is confirmed by officials,
+# who administer the national fund and report to the Cali Fund.
+
+def is_payer(actor: User | None, obligation) -> bool:
+    return (actor is not None and actor.active and actor.role is Role.MEMBER
+            and actor.organization_id == obligation.payer_org_id)
+
+
+def is_beneficiary(actor: User | None, obligation) -> bool:
+    return (actor is not None and actor.active
+            and actor.role in (Role.MEMBER, Role.STEWARD)
+            and obligation.beneficiary_org_id is not None
+            and actor.organization_id == obligation.beneficiary_org_id)
+
+
+def can_view_obligation(actor: User | None, obligation) -> bool:
+    if actor is None or not actor.active:
+        return False
+    return actor.is_official or actor.organization_id in (obligation.payer_org_id,
+                                                           obligation.beneficiary_org_id)
+
+
+def require_view_obligation(actor: User | None, obligation):
+    if obligation is None or not can_view_obligation(actor, obligation):
+        raise NotFound("obligation")
+    return obligation
+
+
+def require_payer(actor: User | None, obligation) -> None:
+    """Payments, evidence and reports come from the organization that owes them."""
+    require_view_obligation(actor, obligation)
+    if not is_payer(actor, obligation):
+        raise PermissionDenied(N_("only the organization that owes this benefit may report on it"),
+                               rule="payer")
+
+
+def may_confirm_receipt(actor: User | None, obligation) -> bool:
+    if obligation.beneficiary_org_id is None:
+        return actor is not None and actor.active and actor.is_official
+    return is_beneficiary(actor, obligation)
+
+
+def require_confirmer(actor: User | None, obligation) -> None:
+    require_view_obligation(actor, obligation)
+    if not may_confirm_receipt(actor, obligation):
+        raise PermissionDenied(N_("only the beneficiary may confirm or dispute receipt"),
+                               rule="beneficiary")
+
+
+def may_waive(actor: User | None) -> bool:
+    return actor is not None and actor.active and actor.is_official
+
+
+def require_waiver(actor: User | None, obligation) -> None:
+    require_view_obligation(actor, obligation)
+    if not may_waive(actor):
+        raise PermissionDenied(N_("only officials may waive an obligation"), rule="role")
+
+
+def may_file_cali_fund_return(actor: User | None) -> bool:
+    return (actor is not None and actor.active and actor.role is Role.MEMBER
+            and actor.organization_id is not None)
+
+
+def require_cali_fund_filer(actor: User | None) -> None:
+    if not may_file_cali_fund_return(actor):
+        raise PermissionDenied(N_("only members of an enterprise or research institute file "
+                                  "figures for the Cali Fund"), rule="role")

@@ -42,6 +42,31 @@ TEXTS = {
     "permit_suspended": N_("Permit %(reference)s was suspended; the reason is on its page."),
     "permit_reinstated": N_("Permit %(reference)s was reinstated."),
     "permit_revoked": N_("Permit %(reference)s was revoked; the reason is on its page."),
+    # benefit-sharing obligations
+    "obligations_created": N_("%(count)s benefit-sharing obligations were created under permit "
+                              "%(permit_number)s."),
+    "obligation_due": N_("Obligation %(reference)s is now due, by %(due_on)s."),
+    "payment_recorded": N_("A payment was recorded on obligation %(reference)s: confirm that "
+                           "you received it, or dispute it."),
+    "evidence_recorded": N_("Evidence was given for obligation %(reference)s: confirm it, or "
+                            "dispute it."),
+    "receipt_disputed": N_("The beneficiary disputes a payment or evidence on obligation "
+                           "%(reference)s."),
+    "obligation_waived": N_("Obligation %(reference)s was waived by an official."),
+    "royalty_payable": N_("A royalty of %(amount)s %(currency)s for %(period)s is payable: "
+                          "obligation %(reference)s."),
+    "obligations_fell_due": N_("%(count)s benefit-sharing obligations of your organization "
+                               "fell due on %(day)s."),
+    "obligations_overdue": N_("%(count)s benefit-sharing obligations of your organization "
+                              "became overdue on %(day)s."),
+    "owed_fell_due": N_("%(count)s benefit-sharing obligations owed to your organization fell "
+                        "due on %(day)s."),
+    "owed_overdue": N_("%(count)s benefit-sharing obligations owed to your organization became "
+                       "overdue on %(day)s."),
+    "obligations_daily": N_("Obligations on %(day)s: %(due)s fell due, %(overdue)s became "
+                            "overdue."),
+    "cali_fund_contribution": N_("Your expected Cali Fund contribution for %(year)s is "
+                                 "%(amount)s %(currency)s: obligation %(reference)s."),
 }
 UNKNOWN = N_("Something happened on %(reference)s (%(kind)s).")
 

@@ -29,6 +29,7 @@ from abs_registry.db import unit_of_work, utcnow
 from abs_registry.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from abs_registry.i18n_marker import N_
 from abs_registry.notifications import outbox
+from abs_registry.obligations.service import ObligationService
 from abs_registry.permits import payload, signing
 from abs_registry.permits.keys import KeyRing, jwks
 from abs_registry.permits.models import (
@@ -188,7 +189,7 @@ class PermitService:
                 version=1, valid_from=today, expires_on=expires_on,
                 conditions=data.get("conditions"), third_party=third_party,
                 exit_rows=self._exit_rows(app, data.get("exits") or []))
-            # obligations
+            ObligationService(self.session).create_for_permit(permit)
             self._log(permit, "permit_issued")
             self._record(actor, permit, "permit_issued", to_state=PermitStatus.VALID.value)
             self._tell(app, permit, "permit_issued")

@@ -13,7 +13,9 @@ from abs_registry.errors import UnsupportedMediaType
 OPENAPI_PATH = "/api/v1/openapi.json"
 # Endpoints that take a document as multipart/form-data instead of JSON; only they may
 # receive more than the app's MAX_CONTENT_LENGTH.
-UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach"})
+UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach",
+                              "obligations_api.upload_attachment",
+                              "obligations.record_payment", "obligations.add_evidence"})
 UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
 
 
@@ -71,9 +73,10 @@ def init_app(app) -> Api:
     from abs_registry.applications.api import blp as applications_blp
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
+    from abs_registry.obligations.api import blp as obligations_blp
     from abs_registry.permits.api import blp as permits_blp
 
-    for blp in (auth_blp, declarations_blp, applications_blp, permits_blp):
+    for blp in (auth_blp, declarations_blp, applications_blp, permits_blp, obligations_blp):
         api.register_blueprint(blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)

@@ -12,6 +12,7 @@ from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.obligations.service import ObligationService
 from abs_registry.permits.service import PermitService
 
 
@@ -61,3 +62,8 @@ def permits() -> PermitService:
     s = ext.settings
     return PermitService(db(), ext.keys, public_url=s.public_url, authority=s.authority_name,
                          country=s.reference_country)
+
+
+def obligations() -> ObligationService:
+    s = current_app.extensions["abs"].settings
+    return ObligationService(db(), s, country=s.reference_country)

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _p
 
 from abs_registry.auth.models import OrgKind
+from abs_registry.obligations.models import BeneficiaryKind
 
 LABELS = {
     # declaration kinds
@@ -123,6 +124,71 @@ LABELS = {
     "consent_requested": _l("Consent requested"),
     "agreement_proposed": _l("Agreement proposed"),
     "review_needed": _l("Ready for review"),
+    # benefit-sharing obligations: statuses, kinds, beneficiaries, events, periods, actions
+    "due": _p("status", "Due"),
+    "overdue": _p("status", "Overdue"),
+    "partly_met": _p("status", "Partly met"),
+    "met": _p("status", "Met"),
+    "disputed": _p("status", "Disputed"),
+    "waived": _p("status", "Waived"),
+    "unconfirmed": _p("status", "Not confirmed yet"),
+    "confirmed": _p("status", "Receipt confirmed"),
+    "access_fee": _l("Access fee"),
+    "upfront_payment": _l("Upfront payment"),
+    "milestone_payment": _l("Milestone payment"),
+    "royalty": _l("Royalty"),
+    "licence_fee": _l("Licence fee"),
+    "research_funding": _l("Research funding"),
+    "results_sharing": _l("Sharing of research results"),
+    "joint_research": _l("Joint research"),
+    "training": _l("Training and capacity building"),
+    "technology_transfer": _l("Technology transfer"),
+    "co_authorship": _l("Co-authorship"),
+    "samples_returned": _l("Return of samples"),
+    "dsi_contribution": _l("Cali Fund contribution (DSI)"),
+    "national_fund": _l("National fund"),
+    "cali_fund": _l("Cali Fund"),
+    "agreement_effective": _l("Agreement in force"),
+    "permit_issued": _l("Permit issued"),
+    "material_received": _l("Material received"),
+    "research_completed": _l("Research completed"),
+    "publication": _l("First publication"),
+    "patent_filed": _l("Patent filed"),
+    "patent_granted": _l("Patent granted"),
+    "product_approved": _l("Product approved"),
+    "first_sale": _l("First sale"),
+    "annual": _l("Annual"),
+    "semiannual": _l("Semiannual"),
+    "quarterly": _l("Quarterly"),
+    "profit": _l("Profit"),
+    "revenue": _l("Revenue"),
+    "record_payment": _p("action", "Payment recorded"),
+    "add_evidence": _p("action", "Evidence given"),
+    "report_milestone": _p("action", "Event reported"),
+    "file_sales_report": _p("action", "Sales report filed"),
+    "confirm_payment": _p("action", "Payment confirmed"),
+    "dispute_payment": _p("action", "Payment disputed"),
+    "confirm_evidence": _p("action", "Evidence confirmed"),
+    "dispute_evidence": _p("action", "Evidence disputed"),
+    "waive": _p("action", "Waived"),
+    "obligations_created": _l("Obligations created"),
+    "obligation_due": _l("Obligation due"),
+    "payment_recorded": _l("Payment recorded"),
+    "evidence_recorded": _l("Evidence given"),
+    "receipt_disputed": _l("Receipt disputed"),
+    "obligation_waived": _l("Obligation waived"),
+    "royalty_payable": _l("Royalty payable"),
+    "obligations_fell_due": _l("Obligations due"),
+    "obligations_overdue": _l("Obligations overdue"),
+    "owed_fell_due": _l("Benefits owed to you are due"),
+    "owed_overdue": _l("Benefits owed to you are overdue"),
+    "obligations_daily": _l("Daily obligations run"),
+    "cali_fund_contribution": _l("Cali Fund contribution"),
+    "obligation": _l("obligation"),
+    "permit": _l("permit"),
+    "payment": _l("payment"),
+    "evidence": _l("evidence"),
+    "attachment": _l("attachment"),
     # what a "not found" error names
     "declaration": _l("declaration"),
     "organization": _l("organization"),
@@ -137,6 +203,7 @@ LABELS = {
 # The same stored value means something else in another column.
 BY_ENUM = {
     OrgKind: {"community": _l("Community")},
+    BeneficiaryKind: {"community": _l("Community"), "provider": _l("Provider")},
 }
 
 
