@@ -13,9 +13,8 @@ import hmac
 import json
 import re
 from datetime import datetime, timedelta
-from html import unescape
-
 from decimal import Decimal
+from html import unescape
 
 import pytest
 import rfc8785
