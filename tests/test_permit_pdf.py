@@ -7,6 +7,7 @@ certificate fetched from /.well-known/abs-registry-ca.pem.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import shutil
@@ -22,6 +23,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pypdf import PdfReader
 
+from abs_registry.agreements.pdf import write_pdf
 from abs_registry.cli import verify as verify_command
 from abs_registry.permits import certificate, pdf_verification, signing
 from abs_registry.permits.authority_ca import DOCUMENT_SIGNING, AuthorityCA
@@ -256,3 +258,19 @@ def test_warming_renders_in_the_background(world, app):
     started = time.perf_counter()
     store.get(certificate.Signed.of(permit))
     assert time.perf_counter() - started < 1.0  # read from disk, not rendered again
+
+
+def test_signing_and_checking_work_while_an_event_loop_runs(signed, app):
+    """pyHanko's synchronous calls wrap asyncio.run; a server or tool with a running loop in
+    the same thread (Playwright's sync API did, in this suite) must not break them."""
+    permit, pdf, keys, root = signed
+    authority = app.extensions["abs"].authority.load()
+
+    async def inside_a_loop():
+        blank = write_pdf("<p>permit</p>")
+        again = certificate.sign_pdf(blank, permit.jws, permit.payload, authority)
+        return pdf_verification.verify_pdf(pdf, root, keys), again
+
+    check, again = asyncio.run(inside_a_loop())
+    assert check.valid, check.reason
+    assert pdf_verification.verify_pdf(again, root, keys).valid

@@ -24,11 +24,13 @@ background right after issuance; a reader then gets the stored file. See bench/p
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -143,6 +145,21 @@ def render_html(payload: dict, jws: str, kid: str, public_url: str) -> str:
         qr_svg=_qr_svg(url), verify_url=url, jws_sha256=jws_sha256(jws), kid=kid)
 
 
+def run_coroutine(coroutine):
+    """Run one of pyHanko's coroutines to its end from synchronous code.
+
+    pyHanko's synchronous calls wrap ``asyncio.run``, which refuses to start while another
+    event loop runs in the thread (an ASGI server, or Playwright's sync API in the tests); a
+    short-lived thread of its own has no loop, so it always works there.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyhanko") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def _asn1_cert(cert) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
@@ -170,7 +187,8 @@ def sign_pdf(pdf: bytes, jws: str, payload: dict, authority: Authority) -> bytes
         docmdp_permissions=MDPPerm.NO_CHANGES, md_algorithm=MD_ALGORITHM,
         reason=f"Permit {payload['number']} version {payload['version']}",
         location=str((payload.get("issuer") or {}).get("country") or ""))
-    return signers.PdfSigner(meta, _signer(authority)).sign_pdf(writer).getvalue()
+    pdf_signer = signers.PdfSigner(meta, _signer(authority))
+    return run_coroutine(pdf_signer.async_sign_pdf(writer)).getvalue()
 
 
 def build(payload: dict, jws: str, kid: str, authority: Authority, public_url: str) -> bytes:

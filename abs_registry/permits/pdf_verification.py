@@ -26,12 +26,12 @@ from pathlib import Path
 from asn1crypto import cms, pem
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import ModificationLevel, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from abs_registry.permits import offline, signing
-from abs_registry.permits.certificate import ATTACHMENT
+from abs_registry.permits.certificate import ATTACHMENT, run_coroutine
 
 PDF_MAGIC = b"%PDF-"
 
@@ -113,7 +113,7 @@ def _signature_problem(reader: PdfFileReader, root: asn1_x509.Certificate) -> st
         return f"the PDF carries {len(signatures)} signatures; a permit carries exactly one"
     sig = signatures[0]
     context = ValidationContext(trust_roots=[root], allow_fetching=False)
-    status = validate_pdf_signature(sig, context)
+    status = run_coroutine(async_validate_pdf_signature(sig, context))
     if not status.intact:
         return "the PDF was changed after it was signed: the signed bytes do not match"
     if not status.valid:

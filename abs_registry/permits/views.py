@@ -146,6 +146,8 @@ class Report:
     current: Permit | None = None
     history: list[dict] = field(default_factory=list)
     qr_matches: bool | None = None
+    jws_sha256: str | None = None  # for the page's script: a scanned link's #sha256 stays
+    # in the browser (fragments are never sent), so the browser compares it
 
 
 def _not_valid(reason: str) -> Report:
@@ -169,6 +171,7 @@ def check(query: Query) -> Report:
     report.reason = _reason(result)
     if result.permit is not None and result.signature.valid:
         report.history = _history(service, result.permit.number)
+        report.jws_sha256 = certificate.jws_sha256(result.permit.jws)
     if query.sha256 and result.permit is not None:
         report.qr_matches = certificate.jws_sha256(result.permit.jws) == query.sha256
         if not report.qr_matches:

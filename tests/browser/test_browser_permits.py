@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from abs_registry.permits import certificate
 from abs_registry.permits.models import Permit
 from tests.conftest import PASSWORD
 
@@ -62,6 +63,12 @@ def test_an_official_issues_a_permit_and_the_public_verifies_it(page: Page, chro
     stranger.get_by_role("button", name="Verify").click()
     expect(stranger.locator("#verdict")).to_contain_text("Not valid")
     expect(stranger.locator("#reason")).to_contain_text("signature")
+
+    scanned = certificate.verification_url("", permit.payload, permit.jws)
+    stranger.goto(scanned)
+    expect(stranger.locator("#qr-check .qr-ok")).to_be_visible()
+    stranger.goto(scanned.split("#")[0] + "#sha256=" + "0" * 64)
+    expect(stranger.locator("#qr-check .qr-bad")).to_be_visible()
 
     pdf = stranger.request.get(f"/permits/{number}/certificate.pdf?v=1")
     assert pdf.ok and pdf.body().startswith(b"%PDF-")
