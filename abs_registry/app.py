@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -14,6 +15,8 @@ from abs_registry import i18n
 from abs_registry.auth.passwords import Passwords
 from abs_registry.config import REPO_ROOT, Settings
 from abs_registry.db import make_engine, make_session_factory
+from abs_registry.permits.authority_ca import AuthorityCA
+from abs_registry.permits.certificate import CertificateStore
 from abs_registry.permits.keys import KeyRing
 
 
@@ -26,6 +29,8 @@ class Registry:
     session_factory: sessionmaker[Session]
     passwords: Passwords
     keys: KeyRing
+    authority: AuthorityCA  # the X.509 chain that signs permit PDFs
+    certificates: CertificateStore  # permit PDFs, rendered once and kept on disk
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -49,12 +54,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         JSON_SORT_KEYS=False,
     )
     engine = engine or make_engine(settings.database_url)
+    authority = AuthorityCA(settings.keys_path, settings.authority_name,
+                            settings.reference_country)
     app.extensions["abs"] = Registry(
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
         passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
         keys=KeyRing(settings.keys_path),
+        authority=authority,
+        certificates=CertificateStore(Path(settings.instance_path) / "permit_pdfs",
+                                      lambda: authority.ensure()[0], settings.public_url),
     )
 
     csrf = CSRFProtect(app)
@@ -72,6 +82,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.notifications.views import bp as notifications_bp
     from abs_registry.obligations.views import bp as obligations_bp
     from abs_registry.permits.api import well_known
+    from abs_registry.permits.views import bp as permits_bp
     from abs_registry.translog import api as translog_api
     from abs_registry.web import api, context, converters, errors, pages
 
@@ -94,6 +105,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(obligations_bp)
     app.register_blueprint(well_known)
+    app.register_blueprint(permits_bp)
     errors.register(app)
 
 

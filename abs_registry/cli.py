@@ -246,16 +246,38 @@ def keys_list():
             click.echo(f"{key['kid']}  from {key['valid_from']}  until {until}")
 
 
-@click.command("verify", help="Check a signed permit (compact JWS) offline, against a JWK Set "
-                              "file; exit 1 with the reason if it is not valid.")
+@keys_group.command("ca")
+@with_appcontext
+def keys_ca():
+    """Make the authority's X.509 root CA and PDF-signing certificate if missing (0600 keys)."""
+    authority, created = _ext().authority.ensure()
+    click.echo(("created" if created else "already present") + f": {_ext().authority.directory}")
+    click.echo(f"root: {authority.root.subject.rfc4514_string()}, valid until "
+               f"{authority.root.not_valid_after_utc:%Y-%m-%d}; published at "
+               "/.well-known/abs-registry-ca.pem")
+
+
+@click.command("verify", help="Check a signed permit offline: a compact JWS against a JWK Set "
+                              "file, or a certificate PDF against the JWK Set and the root CA "
+                              "(--ca); exit 1 with the reason if it is not valid.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--jwks", "jwks_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="the JWK Set, saved from /.well-known/jwks.json")
-def verify(file: Path, jwks_file: Path):
-    from abs_registry.permits import offline
+@click.option("--ca", "ca_file", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="for a PDF: the root certificate, saved from /.well-known/abs-registry-ca.pem")
+def verify(file: Path, jwks_file: Path, ca_file: Path | None):
+    from abs_registry.permits import offline, pdf_verification
 
-    ok, message = offline.verify_file(file, jwks_file)
+    with file.open("rb") as fh:
+        is_pdf = pdf_verification.is_pdf(fh.read(1024))
+    if is_pdf and ca_file is None:
+        ok, message = False, "a PDF is checked against the registry's root certificate: add --ca"
+    elif is_pdf:
+        ok, message = pdf_verification.verify_file(file, jwks_file, ca_file)
+    else:
+        ok, message = offline.verify_file(file, jwks_file)
     if not ok:
         raise click.ClickException(f"NOT VALID: {message}")
     click.echo(f"VALID: {message}")

@@ -257,6 +257,9 @@ def _render_show(reference: str, errors: dict | None = None, failed: str | None 
         errors=errors, general={k: v for k, v in errors.items() if k in GENERAL},
         failed=failed, values=values or {}, note_kinds=list(NoteKind), country_name=_country,
         documents=context.attachments().of(actor, app), may_attach=perm.may_attach(actor, app),
+        permit=context.permits().for_application(app),
+        may_issue=app.status is AppStatus.APPROVED
+        and perm.application_move_refusal(actor, app, "decider") is None,
     ), status
 
 
