@@ -210,8 +210,14 @@ def _scan_logs(walker: Walker, records) -> None:
 
 
 def _report(findings: list[Finding], sent: int) -> str:
-    lines = [f"{len(findings)} leak(s) in {sent} requests:"]
-    lines += [str(f) for f in findings[:60]]
-    if len(findings) > 60:
-        lines.append(f"... and {len(findings) - 60} more")
+    """One line per check, route and role (with how many more alike), the worst first."""
+    groups: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((f.check, f.method, f.rule, f.role), []).append(f)
+    lines = [f"{len(findings)} leak(s) on {len(groups)} route/role pairs in {sent} requests:"]
+    for alike in list(groups.values())[:80]:
+        more = f"\n    (and {len(alike) - 1} more alike)" if len(alike) > 1 else ""
+        lines.append(f"{alike[0]}{more}")
+    if len(groups) > 80:
+        lines.append(f"... and {len(groups) - 80} more route/role pairs")
     return "\n".join(lines)
