@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from marshmallow import fields as mf
+from marshmallow import validate
 
 from abs_registry.applications.service import ApplicationService
 from abs_registry.auth.models import OfficialLevel, OrgKind, Role
@@ -70,24 +71,46 @@ def cast(world) -> Cast:
 
 def tk_payload(record: Record, visibility: str) -> dict:
     """A valid TK body with a marker in every text field of the input schema."""
+    payload = _marked(schemas.TraditionalKnowledgeIn(), record, "")
+    payload["visibility"] = visibility
+    return payload
+
+
+def _marked(schema, record: Record, prefix: str) -> dict:
+    """Every field of ``schema`` a valid value; each free text its own marker, named by its
+    path (``translations.description``); nested lists get one marked item."""
     payload: dict = {}
-    for name, f in schemas.TraditionalKnowledgeIn().fields.items():
+    for name, f in schema.fields.items():
+        path = f"{prefix}{name}"
         if isinstance(f, mf.Enum):
-            payload[name] = visibility if name == "visibility" else _first(f)
+            payload[name] = _first(f)
         elif isinstance(f, mf.List) and isinstance(f.inner, schemas.ScientificName):
-            value, record.markers[name] = markers.species_marker()
+            value, record.markers[path] = markers.species_marker()
             payload[name] = [value]
+        elif isinstance(f, mf.List) and isinstance(f.inner, mf.Nested):
+            payload[name] = [_marked(f.inner.schema, record, f"{path}.")]
         elif isinstance(f, mf.List) and isinstance(f.inner, mf.Enum):
             payload[name] = [_first(f.inner)]
         elif isinstance(f, mf.List):
             payload[name] = []  # links to other declarations
+        elif isinstance(f, mf.Dict):
+            value, record.markers[path] = markers.text_marker(record.name, path)
+            payload[name] = {"en": value}  # keyed by language: the community's own wording
+        elif isinstance(f, mf.String) and (choices := _choices(f)):
+            payload[name] = choices[0]
         elif isinstance(f, mf.String):
-            value, record.markers[name] = markers.text_marker(record.name, name)
+            value, record.markers[path] = markers.text_marker(record.name, path)
             payload[name] = value
+        elif f.required and prefix:
+            payload[name] = "ii"  # a language tag in a nested item: the community's language
         elif f.required:
-            raise AssertionError(f"the leak walker cannot fill the TK field {name!r} ({f!r}): "
+            raise AssertionError(f"the leak walker cannot fill the TK field {path!r} ({f!r}): "
                                  "teach tests/leakwalk/plant.py how to mark it")
     return payload
+
+
+def _choices(f: mf.String) -> list:
+    return next((list(v.choices) for v in f.validators if isinstance(v, validate.OneOf)), [])
 
 
 def _first(f: mf.Enum) -> str:

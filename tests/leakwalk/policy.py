@@ -11,16 +11,23 @@ from __future__ import annotations
 from tests.leakwalk.plant import ROLES, Record
 
 ALL = "all"
+SUMMARY = "summary"
 NOTHING = "nothing"
 
 INSIDE = {"owner": ALL, "cleared": ALL}
 
 TABLE: dict[str, dict[str, str]] = {
     "public": {role: ALL for role in ROLES},
-    # the holding community and officials with TK clearance
+    # before issue 7: the holding community and officials with TK clearance
     "community": INSIDE,
+    # the summary is public once registered; the body is for the community, officials with
+    # TK clearance and the holders of an access grant
+    "restricted": {role: SUMMARY for role in ROLES} | INSIDE | {"grantee": ALL},
     "secret": INSIDE,
 }
+# The protected body of a restricted record (issue 7); every other marked field (title,
+# species, translations' titles, label texts, history comments) is its public summary.
+BODY = {"description", "translations.description", "attachment"}
 
 
 def _level(role: str, record: Record) -> str:
@@ -28,13 +35,19 @@ def _level(role: str, record: Record) -> str:
         raise AssertionError(
             f"visibility {record.visibility!r} has no row in tests/leakwalk/policy.py TABLE: "
             "say who may see what of it before the walk can check it")
-    return TABLE[record.visibility].get(role, NOTHING)
+    level = TABLE[record.visibility].get(role, NOTHING)
+    if level == SUMMARY and record.status != "registered":
+        return NOTHING  # a summary is published by registration, not before
+    return level
 
 
 def hidden_fields(role: str, record: Record) -> set[str]:
     """The marked fields of ``record`` that ``role`` may not see."""
-    if _level(role, record) == ALL:
+    level = _level(role, record)
+    if level == ALL:
         return set()
+    if level == SUMMARY:
+        return {name for name in record.markers if name in BODY}
     return set(record.markers)
 
 
