@@ -27,3 +27,10 @@ from abs_registry.declarations.models import (  # noqa: F401
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.notifications.models import Notification  # noqa: F401
 from abs_registry.references import Counter  # noqa: F401
+from abs_registry.tk.models import (  # noqa: F401
+    TKAccessEvent,
+    TKAccessGrant,
+    TKAttachment,
+    TKLabel,
+    TKTranslation,
+)
