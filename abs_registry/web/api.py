@@ -13,7 +13,8 @@ from abs_registry.errors import UnsupportedMediaType
 OPENAPI_PATH = "/api/v1/openapi.json"
 # Endpoints that take a document as multipart/form-data instead of JSON; only they may
 # receive more than the app's MAX_CONTENT_LENGTH.
-UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach"})
+UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach",
+                              "tk_api.upload_attachment", "tk.attach"})
 UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
 
 
@@ -71,8 +72,9 @@ def init_app(app) -> Api:
     from abs_registry.applications.api import blp as applications_blp
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
+    from abs_registry.tk.api import blp as tk_blp
 
-    for blp in (auth_blp, declarations_blp, applications_blp):
+    for blp in (auth_blp, declarations_blp, applications_blp, tk_blp):
         api.register_blueprint(blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)

@@ -12,6 +12,7 @@ from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.tk.service import TKService
 
 
 def db() -> Session:
@@ -53,3 +54,8 @@ def applications() -> ApplicationService:
 def attachments() -> AttachmentService:
     ext = current_app.extensions["abs"]
     return AttachmentService(db(), ext.settings.instance_path / "attachments")
+
+
+def tk() -> TKService:
+    ext = current_app.extensions["abs"]
+    return TKService(db(), ext.settings.instance_path / "attachments")
