@@ -96,17 +96,15 @@ def attach(reference: str):
     try:
         if upload is None or not upload.filename:
             raise ValidationError({"file": [N_("Choose a file to attach.")]})
-        if language is not None:
+        try:
             language = s.TKUploadLanguage().load({"language": language})["language"]
+        except SchemaError as exc:
+            raise ValidationError(exc.messages) from exc
         context.tk().add_attachment(context.actor(), reference, upload.stream,
                                     upload.filename, language)
-    except SchemaError as exc:
-        flash("; ".join(m for ms in forms.errors_of(ValidationError(exc.messages)).values()
-                        for m in ms))
-        return redirect(url_for("declarations.show", reference=reference)), 303
     except ValidationError as exc:
         flash("; ".join(m for ms in forms.errors_of(exc).values() for m in ms))
-        return redirect(url_for("declarations.show", reference=reference)), 303
+        return redirect(url_for("declarations.show", reference=reference), 303)
     flash(_("The file is attached to the protected body."))
     return redirect(url_for("declarations.show", reference=reference))
 
