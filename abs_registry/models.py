@@ -26,6 +26,12 @@ from abs_registry.declarations.models import (  # noqa: F401
 )
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.notifications.models import Notification  # noqa: F401
+from abs_registry.permits.models import (  # noqa: F401
+    Permit,
+    PermitStatement,
+    PermittedExit,
+    SigningKey,
+)
 from abs_registry.references import Counter  # noqa: F401
 from abs_registry.tk.models import (  # noqa: F401
     TKAccessEvent,
@@ -34,3 +40,4 @@ from abs_registry.tk.models import (  # noqa: F401
     TKLabel,
     TKTranslation,
 )
+from abs_registry.translog.models import LogCheckpoint, LogEntry, LogHead  # noqa: F401

@@ -4,8 +4,8 @@ attachments, access grants, the access log, prior-art search (issue 7)
 The visibility 'community' becomes 'restricted' in the data: its summary is now public, so
 registered restricted records join the register (summary only) at the end of the upgrade.
 
-Revision ID: 0010
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-24 09:44:18.120157
 """
 import json
@@ -14,8 +14,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010'
-down_revision = '0005'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
