@@ -83,6 +83,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.obligations.views import bp as obligations_bp
     from abs_registry.permits.api import well_known
     from abs_registry.permits.views import bp as permits_bp
+    from abs_registry.tk.views import bp as tk_bp
     from abs_registry.translog import api as translog_api
     from abs_registry.web import api, context, converters, errors, pages
 
@@ -95,8 +96,8 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
 
     translog_api.init_app(app, api.init_app(app))
     for name in list(app.blueprints):
-        if name in {"auth_api", "declarations_api", "applications_api", "permits_api",
-                    "obligations_api", "api_docs"}:
+        if name in {"auth_api", "declarations_api", "applications_api", "tk_api",
+                    "permits_api", "obligations_api", "api_docs"}:
             csrf.exempt(app.blueprints[name])
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)
@@ -104,6 +105,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(obligations_bp)
+    app.register_blueprint(tk_bp)
     app.register_blueprint(well_known)
     app.register_blueprint(permits_bp)
     errors.register(app)

@@ -24,6 +24,7 @@ from abs_registry.declarations.service import DeclarationService
 from abs_registry.obligations.service import ObligationService
 from abs_registry.permits.keys import KeyRing
 from abs_registry.permits.service import PermitService
+from abs_registry.tk.service import TKService
 
 PASSWORD = "demo-password-2026"
 KEY_LIST = Path(__file__).parent / "data" / "key_list_demo.csv"
@@ -179,17 +180,27 @@ def _load(session: Session, passwords: Passwords, keys: KeyRing | None = None) -
     svc.transition(steward, public_tk.reference, "submit")
     svc.transition(national, public_tk.reference, "register")
 
-    community_tk = svc.create(steward, TK, dict(
+    # Restricted: the summary and labels are public; the formula only for the community,
+    # cleared officials, and the enterprise it let in until the end of next year.
+    restricted_tk = svc.create(steward, TK, dict(
         title="傣医药浴配方 Dai medicinal bath formula",
         description="A bath of several forest plants used after childbirth. The exact "
         "formula is held by the community's healers.",
         domain="traditional_medicine", associated_species=["Zingiber officinale"],
-        visibility="community"))
-    svc.transition(steward, community_tk.reference, "submit")
-
-    svc.create(steward, TK, dict(
-        title="Sacred grove rites", description="Held by the elders; not for outsiders.",
-        domain="folklore", visibility="secret"))
+        visibility="restricted", language="zh", community_language="khb",
+        translations=[{"language": "en", "title": "Dai medicinal bath formula",
+                       "description": "Several forest plants, boiled; the healers decide "
+                       "the proportions."}],
+        labels=[{"code": "tk_attribution", "texts": {}},
+                {"code": "tk_non_commercial",
+                 "texts": {"en": "Not for sale or for products without the healers' consent.",
+                           "zh": "未经傣医同意，不得用于销售或产品开发。"}},
+                {"code": "tk_women_general", "texts": {}}]))
+    svc.transition(steward, restricted_tk.reference, "submit")
+    svc.transition(national, restricted_tk.reference, "register")
+    TKService(session, Path()).grant(steward, restricted_tk.reference, {
+        "organization": enterprise.name, "ends_on": date(date.today().year + 1, 12, 31),
+        "note": "For the joint study of postpartum care agreed in the village meeting."})
 
     wild_rice = svc.create(researcher, GR, _gr(
         "Oryza officinalis", "species", "Medicinal wild rice", "tissue", "50", "items",

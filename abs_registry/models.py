@@ -41,4 +41,11 @@ from abs_registry.permits.models import (  # noqa: F401
     SigningKey,
 )
 from abs_registry.references import Counter  # noqa: F401
+from abs_registry.tk.models import (  # noqa: F401
+    TKAccessEvent,
+    TKAccessGrant,
+    TKAttachment,
+    TKLabel,
+    TKTranslation,
+)
 from abs_registry.translog.models import LogCheckpoint, LogEntry, LogHead  # noqa: F401

@@ -55,9 +55,13 @@ class Corpus:
         service = world.declarations
         self.secret = reg(steward, Kind.TRADITIONAL_KNOWLEDGE, title="秘密茶园的祭祀仪式",
                           description="Oryza drought tea ritual", visibility="secret")
-        self.community_only = reg(steward, Kind.TRADITIONAL_KNOWLEDGE,
-                                  title="社区茶园的采摘歌谣",
-                                  description="Oryza drought song", visibility="community")
+        # restricted: its summary is listed and searched, its body never
+        self.terraces = world.org(OrgKind.COMMUNITY, name="Highland Terraces", region="540000")
+        self.restricted = reg(world.steward(self.terraces), Kind.TRADITIONAL_KNOWLEDGE, title="梯田祝福 Terrace blessing",
+                              description="Oryza drought song 社区茶园的采摘歌谣",
+                              domain="folklore", associated_species=[],
+                              visibility="restricted")
+        self.visible.append(self.restricted)
         self.withdrawn = reg(bank, scientific_name="Oryza glaberrima",
                              intended_use="drought trials")
         service.transition(bank, self.withdrawn.reference, "withdraw", "trial stopped")
@@ -76,7 +80,7 @@ class Corpus:
         service.transition(self.official, self.rejected.reference, "reject", "no permit")
         self.draft = world.declare(bank, scientific_name="Oryza punctata",
                                    intended_use="drought")
-        self.hidden = [self.secret, self.community_only, self.withdrawn, self.superseded,
+        self.hidden = [self.secret, self.withdrawn, self.superseded,
                        self.submitted, self.rejected, self.draft]
 
     def registered(self, actor, kind=Kind.GENETIC_RESOURCE, **overrides):
@@ -160,6 +164,20 @@ def test_a_reference_number_finds_its_record(client, corpus):
     assert refs(client, q=corpus.rice.reference) == [corpus.rice.reference]
 
 
+def test_restricted_knowledge_is_found_by_its_summary_never_by_its_body(client, corpus):
+    """Its title, domain and community are public; the words of its body find nothing."""
+    restricted = corpus.restricted.reference
+    for q in ("terrace blessing", "梯田", "Highland Terraces", "folklore"):
+        assert refs(client, q=q) == [restricted], q
+    for q in ("song", "歌谣", "采摘", "Oryza drought"):
+        assert restricted not in refs(client, q=q, per_page=100), q
+    item = next(i for i in client.get(REGISTER, query_string={"q": "blessing"}).get_json()[
+        "items"])
+    assert item["visibility"] == "restricted"
+    page = client.get("/register", query_string={"q": "blessing"}).get_data(as_text=True)
+    assert restricted in page and "歌谣" not in page
+
+
 def test_mixed_chinese_and_latin_terms_must_all_match(client, corpus):
     assert refs(client, q="茶园 Qingming") == [corpus.custom.reference]
     assert refs(client, q="茶园 drought") == []
@@ -189,7 +207,8 @@ def test_operators_do_not_widen_a_search(client, corpus):
 
 def test_filter_by_kind(client, corpus):
     assert refs(client, kind="dsi") == [corpus.loci.reference]
-    assert refs(client, kind="traditional_knowledge") == [corpus.custom.reference]
+    assert set(refs(client, kind="traditional_knowledge")) == {corpus.custom.reference,
+                                                               corpus.restricted.reference}
     assert set(refs(client, kind="genetic_resource")) == {
         corpus.rice.reference, corpus.wild_rice.reference, corpus.tea_tree.reference,
         corpus.amendment.reference}

@@ -142,8 +142,8 @@ def _in_register(client, reference: str, words: str) -> bool:
     return reference in refs or reference in page
 
 
-@pytest.mark.parametrize("visibility", ["community", "secret"])
-@pytest.mark.parametrize("state", ["submitted", "registered"])
+@pytest.mark.parametrize(("visibility", "state"), [
+    ("restricted", "submitted"), ("secret", "submitted"), ("secret", "registered")])
 def test_confidential_tk_is_seen_only_by_its_community_and_cleared_officials(
         client, world, people, visibility, state):
     decl = _tk(world, people, visibility, state)
@@ -156,7 +156,7 @@ def test_confidential_tk_is_seen_only_by_its_community_and_cleared_officials(
     assert not _in_register(client, decl.reference, "sacred rite rice")
 
 
-@pytest.mark.parametrize("visibility", ["community", "secret"])
+@pytest.mark.parametrize("visibility", ["restricted", "secret"])
 def test_confidential_tk_is_in_the_review_queue_only_of_cleared_officials(client, world,
                                                                           people, visibility):
     decl = _tk(world, people, visibility, "submitted")
@@ -166,7 +166,7 @@ def test_confidential_tk_is_in_the_review_queue_only_of_cleared_officials(client
         assert _in_queue(people[name], decl.reference), name
 
 
-@pytest.mark.parametrize("visibility", ["community", "secret"])
+@pytest.mark.parametrize("visibility", ["restricted", "secret"])
 def test_confidential_tk_draft_is_seen_only_by_its_community(client, world, people,
                                                              visibility):
     decl = _tk(world, people, visibility, "draft")
@@ -217,7 +217,7 @@ def test_acting_on_hidden_tk_answers_like_a_missing_record(world, session, peopl
 
 
 def test_editing_hidden_tk_answers_like_a_missing_record(world, session, people):
-    decl = _tk(world, people, "community", "submitted")
+    decl = _tk(world, people, "restricted", "submitted")
     person = people["other community"]
     body = {**tk_payload(), "version": decl.version}
     before = snapshot(session)
@@ -241,14 +241,42 @@ def test_hidden_tk_is_not_in_other_organizations_lists(world, people):
     assert decl.reference in [d["reference"] for d in own.get_json()]
 
 
-def test_confidential_tk_leaves_no_trace_in_the_register_counts(client, world, people):
+def test_secret_tk_leaves_no_trace_in_the_register_counts(client, world, people):
     empty = client.get("/api/v1/register").get_json()
-    for visibility in ("community", "secret"):
-        _tk(world, people, visibility, "registered")
+    _tk(world, people, "secret", "registered")
+    _tk(world, people, "restricted", "submitted")
     after = client.get("/api/v1/register").get_json()
     assert (after["total"], after["items"]) == (empty["total"], empty["items"])
     assert client.get("/api/v1/register",
                       query_string={"kind": "traditional_knowledge"}).get_json()["total"] == 0
+
+
+def test_registered_restricted_tk_shows_its_summary_to_everyone_and_its_body_to_insiders(
+        client, world, people):
+    """Restricted: the summary is public and listed; the body answers 404 like a missing
+    record to everyone but the community and cleared officials."""
+    decl = _tk(world, people, "restricted", "registered")
+    missing = _missing_like(decl.reference)
+    for name in sorted(EVERYONE):
+        person = people[name]
+        assert_visible_to(person, decl.reference)
+        body = person.browser.get(f"/api/v1/traditional-knowledge/{decl.reference}/body",
+                                  headers=person.headers)
+        page = person.browser.get(f"/declarations/{decl.reference}").get_data(as_text=True)
+        description = tk_payload()["description"]
+        if name in TK_INSIDERS | CLEARED:
+            assert body.status_code == 200, name
+            assert body.get_json()["description"] == description
+            assert description in page
+        else:
+            absent = person.browser.get(f"/api/v1/traditional-knowledge/{missing}/body",
+                                        headers=person.headers)
+            assert body.status_code == 404, name
+            assert body.get_data() == absent.get_data()
+            assert description not in page
+            assert description not in person.browser.get(
+                f"{API}/{decl.reference}", headers=person.headers).get_data(as_text=True)
+    assert _in_register(client, decl.reference, "sacred rite rice")
 
 
 # --- drafts and records that were never published -----------------------------------------

@@ -187,7 +187,7 @@ def test_a_steward_who_is_also_an_official_may_not_review_their_communitys_tk(cl
     insider = world.user(community, role=Role.OFFICIAL, level=OfficialLevel.NATIONAL,
                          tk_clearance=True)
     decl = build(world, steward, None, "submitted", Kind.TRADITIONAL_KNOWLEDGE,
-                 visibility="community")
+                 visibility="restricted")
     before = snapshot(session)
     assert_refused(act(client, world, decl, "register", insider), 403, "own_declaration")
     assert snapshot(session) == before

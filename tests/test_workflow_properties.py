@@ -275,7 +275,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if kind is Kind.GENETIC_RESOURCE:
             payload = schemas.GeneticResourceIn().load(gr_payload(scientific_name=taxon))
         elif kind is Kind.TRADITIONAL_KNOWLEDGE:
-            visibility = data.draw(st.sampled_from(["public", "community", "secret"]),
+            visibility = data.draw(st.sampled_from(["public", "restricted", "secret"]),
                                    label="visibility")
             payload = schemas.TraditionalKnowledgeIn().load(
                 tk_payload(visibility=visibility, associated_species=[taxon]))
@@ -445,7 +445,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.nothing_is_ever_deleted(decls)
             self.every_change_has_one_event_and_the_chain_verifies(observer, events)
             self.history_replays_to_the_current_state(decls, events)
-            self.the_register_holds_exactly_the_registered_public_declarations(observer, decls)
+            self.the_register_holds_exactly_the_registered_public_and_restricted_declarations(
+                observer, decls)
             self.a_superseded_declaration_has_a_registered_successor(decls)
             self.decisions_were_taken_by_independent_qualified_officials(observer, decls,
                                                                          events)
@@ -474,10 +475,12 @@ class WorkflowMachine(RuleBasedStateMachine):
                 assert left == reached, (decl.reference, path)
             assert path[-1][2] == decl.status.value, (decl.reference, path)
 
-    def the_register_holds_exactly_the_registered_public_declarations(self, observer, decls):
+    def the_register_holds_exactly_the_registered_public_and_restricted_declarations(
+            self, observer, decls):
+        """Restricted TK is listed by its public summary; secret TK never is."""
         listed = set(observer.scalars(select(RegisterEntry.declaration_id)))
         assert listed == {d.id for d in decls.values() if d.status is Status.REGISTERED
-                          and d.visibility is Visibility.PUBLIC}
+                          and d.visibility is not Visibility.SECRET}
 
     def a_superseded_declaration_has_a_registered_successor(self, decls):
         for old in decls.values():

@@ -93,7 +93,7 @@ class ApplicationService:
         waiting = [status] if status else [AppStatus.SUBMITTED, AppStatus.REVIEW]
         where = Application.status.in_(waiting)
         if not actor.tk_clearance:  # the same rule as perm.can_view_application, in SQL
-            where &= ~Application.tk_records.any(TKRecord.visibility != Visibility.PUBLIC)
+            where &= ~Application.tk_records.any(TKRecord.visibility == Visibility.SECRET)
         total = self.session.scalar(select(func.count()).select_from(Application).where(where))
         order = (Application.submitted_at, Application.id)
         page_ids = (select(Application.id).where(where).order_by(*order)

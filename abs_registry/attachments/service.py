@@ -29,19 +29,61 @@ from abs_registry.i18n_marker import N_
 
 MAX_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
-SIGNATURES = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
+HEAD = 16  # bytes kept for sniffing: the longest signature below ends at byte 12
+# Magic bytes at the start of the file, as patterns (a WAV file is RIFF, a size, then WAVE).
+DOCUMENTS = (
+    (re.compile(rb"%PDF-"), "application/pdf"),
+    (re.compile(rb"\x89PNG\r\n\x1a\n"), "image/png"),
+    (re.compile(rb"\xff\xd8\xff"), "image/jpeg"),
 )
+AUDIO = (
+    (re.compile(rb"ID3|\xff[\xfb\xf3\xf2\xfa]"), "audio/mpeg"),  # tagged, or a bare frame
+    (re.compile(rb"OggS"), "audio/ogg"),
+    (re.compile(rb"RIFF.{4}WAVE", re.DOTALL), "audio/wav"),
+)
+SIGNATURES = DOCUMENTS
 UNSAFE = re.compile(r"[^\w.\- ()]+")
 
 
-def sniff(head: bytes) -> str | None:
-    for signature, content_type in SIGNATURES:
-        if head.startswith(signature):
+def sniff(head: bytes, signatures=SIGNATURES) -> str | None:
+    for pattern, content_type in signatures:
+        if pattern.match(head):
             return content_type
     return None
+
+
+def store_upload(directory: Path, stream: BinaryIO, signatures=SIGNATURES,
+                 refusal: str = N_("Attach a PDF, PNG or JPEG document.")
+                 ) -> tuple[str, int, str]:
+    """Copy an upload into ``directory`` within the limit; return (sha256, size, type).
+
+    Nothing is kept of a refused upload: it is read into a temporary file that is renamed
+    to its SHA-256 only once its size and first bytes pass.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    digest, size, head = hashlib.sha256(), 0, b""
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > MAX_BYTES:
+                    raise ValidationError({"file": [N_(
+                        "The file is larger than %(limit)s MB.") % {"limit": MAX_BYTES // 2**20}]})
+                if len(head) < HEAD:
+                    head += chunk[:HEAD - len(head)]
+                digest.update(chunk)
+                tmp.write(chunk)
+        content_type = sniff(head, signatures)
+        if size == 0:
+            raise ValidationError({"file": [N_("The file is empty.")]})
+        if content_type is None:
+            raise ValidationError({"file": [refusal]})
+        os.replace(tmp_name, directory / digest.hexdigest())
+        return digest.hexdigest(), size, content_type
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
 
 
 def clean_filename(name: str | None) -> str:
@@ -56,31 +98,7 @@ class AttachmentService:
     directory: Path
 
     def _store(self, stream: BinaryIO) -> tuple[str, int, str]:
-        """Copy the upload to a temporary file within the limit; return (sha256, size, type)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        digest, size, head = hashlib.sha256(), 0, b""
-        fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > MAX_BYTES:
-                        raise ValidationError({"file": [N_(
-                            "The file is larger than %(limit)s MB.") % {"limit": MAX_BYTES // 2**20}]})
-                    if len(head) < 16:
-                        head += chunk[:16]
-                    digest.update(chunk)
-                    tmp.write(chunk)
-            content_type = sniff(head)
-            if size == 0:
-                raise ValidationError({"file": [N_("The file is empty.")]})
-            if content_type is None:
-                raise ValidationError({"file": [N_("Attach a PDF, PNG or JPEG document.")]})
-            os.replace(tmp_name, self.directory / digest.hexdigest())
-            return digest.hexdigest(), size, content_type
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+        return store_upload(self.directory, stream)
 
     def add(self, actor: User, app, stream: BinaryIO, filename: str | None) -> Attachment:
         perm.require_view_application(actor, app)

@@ -170,12 +170,14 @@ class PublicEvent:
     data: dict
 
 
-def as_organization(event: AuditEvent) -> PublicEvent:
+def as_organization(event: AuditEvent, details: bool = True) -> PublicEvent:
+    """``details=False`` also leaves out the comment and the data (restricted TK's body)."""
     org = event.actor.organization if event.actor is not None else None
     return PublicEvent(seq=event.seq, at=event.at,
                        actor_name=org.name if org is not None else "ABS Registry",
                        action=event.action, from_state=event.from_state,
-                       to_state=event.to_state, comment=event.comment, data=event.data)
+                       to_state=event.to_state, comment=event.comment if details else None,
+                       data=event.data if details else {})
 
 
 @dataclass

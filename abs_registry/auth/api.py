@@ -40,6 +40,7 @@ class MeOut(Schema):
     role = fields.String()
     official_level = fields.String(allow_none=True)
     tk_clearance = fields.Boolean()
+    prior_art_search = fields.Boolean()
     organization = fields.Function(
         lambda u: {"id": u.organization.id, "name": u.organization.name,
                    "kind": u.organization.kind.value} if u.organization else None

@@ -70,6 +70,9 @@ class User(Base):
         str_enum(OfficialLevel, "official_level")
     )
     tk_clearance: Mapped[bool] = mapped_column(Boolean, default=False)
+    # May look up restricted TK for prior art (a patent examiner) without being an official;
+    # set only by the administrator's CLI. Officials may always look up prior art.
+    prior_art_search: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

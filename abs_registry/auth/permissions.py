@@ -6,8 +6,10 @@ reported as not found, so a refusal never reveals that a confidential record exi
 
 from __future__ import annotations
 
+from datetime import date
+
 from abs_registry.auth.models import Role, User
-from abs_registry.declarations.models import Declaration, Kind, Status, Visibility
+from abs_registry.declarations.models import LISTED, Declaration, Kind, Status, Visibility
 from abs_registry.errors import NotFound, PermissionDenied
 from abs_registry.i18n_marker import N_
 
@@ -28,6 +30,11 @@ def is_declarant(actor: User | None, decl: Declaration) -> bool:
     )
 
 
+def in_organization(actor: User | None, decl: Declaration) -> bool:
+    """For TK: the holding community, whatever the person's role in it."""
+    return actor is not None and actor.active and actor.organization_id == decl.organization_id
+
+
 def _official_may_see(actor: User, decl: Declaration) -> bool:
     # A draft withdrawn before it was ever submitted was never sent to anyone.
     if decl.status is Status.DRAFT or decl.submitted_at is None:
@@ -37,20 +44,86 @@ def _official_may_see(actor: User, decl: Declaration) -> bool:
     return True
 
 
-def can_view(actor: User | None, decl: Declaration) -> bool:
-    if actor is not None and actor.active and actor.organization_id == decl.organization_id:
-        return True
-    if actor is not None and actor.active and actor.is_official:
-        return _official_may_see(actor, decl)
+def _summary_is_public(decl: Declaration) -> bool:
     # Withdrawn counts as published only if it was on the register before.
-    return (decl.visibility is Visibility.PUBLIC and decl.status in PUBLISHED
+    return (decl.visibility in LISTED and decl.status in PUBLISHED
             and decl.registered_at is not None)
+
+
+def can_view(actor: User | None, decl: Declaration) -> bool:
+    """May ``actor`` know the record exists and read its summary (for TK: not its body)?"""
+    if in_organization(actor, decl):
+        return True
+    if actor is not None and actor.active and actor.is_official and \
+            _official_may_see(actor, decl):
+        return True
+    return _summary_is_public(decl)
 
 
 def require_view(actor: User | None, decl: Declaration | None) -> Declaration:
     if decl is None or not can_view(actor, decl):
         raise NotFound("declaration")
     return decl
+
+
+# --- the protected body of traditional knowledge ------------------------------------------
+
+
+def body_basis(actor: User | None, decl: Declaration, today: date) -> str | None:
+    """Why ``actor`` may read the record's body ("public", "community", "clearance",
+    "grant"), or None. For GR and DSI, and public TK, the body is the record itself."""
+    if not can_view(actor, decl):
+        return None
+    if decl.visibility is Visibility.PUBLIC:
+        return "public"
+    if in_organization(actor, decl):
+        return "community"
+    if actor is not None and actor.active and actor.is_official and actor.tk_clearance:
+        return "clearance"
+    if decl.visibility is Visibility.RESTRICTED and any(
+            grant.covers(actor, today) for grant in decl.access_grants):
+        return "grant"
+    return None
+
+
+def require_body(actor: User | None, decl: Declaration | None, today: date) -> str:
+    """The body, or 404 exactly as for a record that does not exist."""
+    basis = body_basis(actor, decl, today) if decl is not None else None
+    if basis is None:
+        raise NotFound("declaration")
+    return basis
+
+
+def require_tk_steward(actor: User | None, decl: Declaration | None) -> Declaration:
+    """Grants, labels and attachments are the holding community's stewards' to decide."""
+    decl = require_view(actor, decl)
+    if decl.kind != Kind.TRADITIONAL_KNOWLEDGE or not is_declarant(actor, decl):
+        raise PermissionDenied(
+            N_("only the stewards of the community that holds this knowledge may do this"),
+            rule="steward")
+    return decl
+
+
+def require_access_log(actor: User | None, decl: Declaration | None) -> Declaration:
+    """Who read the body is the community's to know: its people, nobody else."""
+    decl = require_view(actor, decl)
+    if decl.kind != Kind.TRADITIONAL_KNOWLEDGE or not in_organization(actor, decl):
+        raise PermissionDenied(
+            N_("only the community that holds this knowledge sees who read it"),
+            rule="community")
+    return decl
+
+
+def may_search_prior_art(actor: User | None) -> bool:
+    """Officials, and people the administrator made prior-art searchers (patent examiners)."""
+    return actor is not None and actor.active and (actor.is_official or actor.prior_art_search)
+
+
+def require_prior_art_search(actor: User | None) -> None:
+    if not may_search_prior_art(actor):
+        raise PermissionDenied(
+            N_("only officials and patent examiners may look up traditional knowledge as "
+               "prior art"), rule="role")
 
 
 def sees_people(actor: User | None, decl: Declaration) -> bool:
@@ -127,13 +200,13 @@ def _consenting_orgs(app) -> set[int]:
     return {c.organization_id for c in app.consents}
 
 
-def touches_confidential_tk(app) -> bool:
-    return any(t.visibility is not Visibility.PUBLIC for t in app.tk_records)
+def touches_secret_tk(app) -> bool:
+    return any(t.visibility is Visibility.SECRET for t in app.tk_records)
 
 
 def can_view_application(actor: User | None, app) -> bool:
-    """Officials handle a case that touches confidential TK only with TK clearance: the case
-    itself would tell them the record exists (DOMAIN rule 4)."""
+    """Officials handle a case that touches secret TK only with TK clearance: the case itself
+    would tell them the record exists (DOMAIN rule 4). Restricted TK has a public summary."""
     if actor is None or not actor.active:
         return False
     if actor.organization_id == app.applicant_org_id:
@@ -141,7 +214,7 @@ def can_view_application(actor: User | None, app) -> bool:
     if app.status.value == "draft":
         return False
     if actor.is_official:
-        return actor.tk_clearance or not touches_confidential_tk(app)
+        return actor.tk_clearance or not touches_secret_tk(app)
     return actor.organization_id in _consenting_orgs(app)
 
 

@@ -100,7 +100,8 @@ class AccountService:
     def create_user(self, actor: User | None, *, email: str, display_name: str, password: str,
                     organization: Organization | None, role: Role | None = None,
                     official_level: OfficialLevel | None = None,
-                    tk_clearance: bool = False, locale: str | None = None) -> User:
+                    tk_clearance: bool = False, locale: str | None = None,
+                    prior_art_search: bool = False) -> User:
         """actor None is the administrator's CLI or the self-registration of a new organization."""
         email = normalize_email(email)
         if not 3 <= len(email) <= 254 or "@" not in email:
@@ -118,7 +119,7 @@ class AccountService:
         if role is not Role.OFFICIAL:
             official_level = None
         if actor is not None and actor.role is not Role.ADMIN:
-            self._require_may_add(actor, organization, role, tk_clearance)
+            self._require_may_add(actor, organization, role, tk_clearance or prior_art_search)
         # Hashing is slow on purpose: do it before the unit of work takes its write lock.
         password_hash = self.passwords.hash(password)
         with unit_of_work(self.session):
@@ -127,7 +128,8 @@ class AccountService:
             user = User(email=email, display_name=display_name,
                         password_hash=password_hash, role=role,
                         organization=organization, official_level=official_level,
-                        tk_clearance=tk_clearance, locale=locale, active=True)
+                        tk_clearance=tk_clearance, prior_art_search=prior_art_search,
+                        locale=locale, active=True)
             self.session.add(user)
             self.session.flush()
             audit.record(self.session, actor=actor or user, subject_type="user",
@@ -136,7 +138,7 @@ class AccountService:
         return user
 
     def _require_may_add(self, actor: User, organization: Organization | None, role: Role,
-                         tk_clearance: bool) -> None:
+                         privileged: bool) -> None:
         """A colleague may only be what the organization's kind makes its people.
 
         Officials and administrators come from the administrator's CLI, so that nobody can
@@ -148,7 +150,7 @@ class AccountService:
             raise PermissionDenied(
                 N_("only members and stewards of an organization may add colleagues; officials "
                    "are set up by an administrator"), rule="role")
-        if role is not ROLE_FOR_ORG_KIND[organization.kind] or tk_clearance:
+        if role is not ROLE_FOR_ORG_KIND[organization.kind] or privileged:
             raise PermissionDenied(N_("only an administrator may grant this role"), rule="role")
 
     def members(self, actor: User | None) -> list[User]:

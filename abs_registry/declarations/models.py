@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +26,9 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+if TYPE_CHECKING:
+    from abs_registry.tk.models import TKAccessGrant, TKAttachment, TKLabel, TKTranslation
 
 from abs_registry.auth.models import Organization, User
 from abs_registry.db import Base, UTCDateTime, str_enum, utcnow
@@ -51,8 +55,16 @@ class Status(enum.StrEnum):
 
 class Visibility(enum.StrEnum):
     PUBLIC = "public"
-    COMMUNITY = "community"  # the holding community and officials with TK clearance
-    SECRET = "secret"  # secret or sacred: the same people, and never listed elsewhere
+    # The public summary (title, domain, species, community, labels) is listed in the register;
+    # the protected body only for the community, officials with TK clearance and grant holders.
+    RESTRICTED = "restricted"
+    # secret or sacred: nothing outside the community, not even that it exists, except to
+    # officials with TK clearance; never listed, searched or counted anywhere else
+    SECRET = "secret"
+
+
+# Whose public summary the register lists and searches (the filter is part of every query).
+LISTED = (Visibility.PUBLIC, Visibility.RESTRICTED)
 
 
 class TaxonRank(enum.StrEnum):
@@ -260,14 +272,28 @@ class TKRecord(Declaration):
     __mapper_args__ = {"polymorphic_identity": Kind.TRADITIONAL_KNOWLEDGE}
 
     id: Mapped[int] = mapped_column(ForeignKey("declarations.id"), primary_key=True)
+    # summary (public unless secret): title, domain, species, languages, labels
     tk_title: Mapped[str] = mapped_column(String(300))
-    description: Mapped[str] = mapped_column(Text)
     domain: Mapped[TKDomain] = mapped_column(str_enum(TKDomain, "tk_domain"))
     associated_species: Mapped[list] = mapped_column(JSON, default=list)
+    language: Mapped[str] = mapped_column(String(35), default="zh")  # of tk_title, description
+    community_language: Mapped[str | None] = mapped_column(String(35))  # BCP 47, e.g. "ii"
+    # protected body: description, associated resources, translations' bodies, attachments
+    description: Mapped[str] = mapped_column(Text)
+    # Tokens of the whole knowledge, body included, that a prior-art look-up matches
+    # (tk/service.py); it is only ever compared in a WHERE clause, never shown.
+    knowledge_document: Mapped[str] = mapped_column(Text, default="")
 
     associated_resources: Mapped[list[GeneticResource]] = relationship(
         secondary=tk_resources, order_by=GeneticResource.id
     )
+    translations: Mapped[list[TKTranslation]] = relationship(
+        order_by="TKTranslation.id", cascade="all, delete-orphan"
+    )
+    labels: Mapped[list[TKLabel]] = relationship(order_by="TKLabel.id",
+                                                 cascade="all, delete-orphan")
+    attachments: Mapped[list[TKAttachment]] = relationship(order_by="TKAttachment.id")
+    access_grants: Mapped[list[TKAccessGrant]] = relationship(order_by="TKAccessGrant.id")
 
     @property
     def title(self) -> str:
@@ -335,4 +361,14 @@ class RegisterEntry(Base):
     holder_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     holder_name: Mapped[str] = mapped_column(String(200))
     registered_on: Mapped[date] = mapped_column(Date)
+    # public, or restricted (only its summary is in ``document``); secret TK is never here
+    visibility: Mapped[Visibility] = mapped_column(
+        str_enum(Visibility, "register_visibility"), default=Visibility.PUBLIC
+    )
+    labels: Mapped[list] = mapped_column(JSON, default=list)  # TK label codes
     document: Mapped[str] = mapped_column(Text)
+
+
+# TKRecord's relationships name these classes; importing them here registers them with
+# every import of the declarations, not only with abs_registry.models.
+from abs_registry.tk import models as _tk_models  # noqa: E402,F401

@@ -18,6 +18,7 @@ from marshmallow import (
     pre_load,
     validate,
     validates,
+    validates_schema,
 )
 
 from abs_registry import regions
@@ -31,6 +32,7 @@ from abs_registry.declarations.models import (
     Visibility,
 )
 from abs_registry.i18n_marker import N_
+from abs_registry.tk.labels import LABELS
 
 SCIENTIFIC_NAME = re.compile(r"^[A-Z][a-z]+(?:[ \-×.][\w.\-×'()]+)*$")
 # \Z, not $: "$" also matches before a final newline, which would then be stored.
@@ -38,6 +40,11 @@ INSDC_ACCESSION = re.compile(r"^[A-Z]{1,6}_?\d{5,12}(?:\.\d+)?\Z")
 REFERENCE = re.compile(r"^[A-Z]{2}-(?:GR|DSI|TK)-\d{4}-\d{6}\Z")
 # Neither database stores a NUL character (PostgreSQL refuses it) or an unpaired surrogate.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# A well-formed BCP 47 tag (RFC 5646 section 2.1, without grandfathered tags): language,
+# optional script, region and variants, e.g. zh, en, ii, bo, ug, zh-Hans-CN, ii-Yiii.
+LANGUAGE_TAG = re.compile(
+    r"^[a-z]{2,3}(?:-[a-z]{4})?(?:-(?:[a-z]{2}|\d{3}))?(?:-(?:[a-z\d]{5,8}|\d[a-z\d]{3}))*\Z",
+    re.IGNORECASE)
 
 
 def _not_blank(value: str) -> None:
@@ -95,7 +102,26 @@ class ScientificName(fields.String):
 def _unstorable(value) -> bool:
     if isinstance(value, str):
         return UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     return isinstance(value, list) and any(_unstorable(item) for item in value)
+
+
+class LanguageTag(fields.Field):
+    """A BCP 47 language tag, stored in its canonical case (zh-Hans-CN): a code, not text."""
+
+    default_error_messages = {"invalid": N_("Not a language tag (BCP 47), e.g. zh, en, ii, bo.")}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 35 or not LANGUAGE_TAG.match(value):
+            raise self.make_error("invalid")
+        parts = value.split("-")
+        return "-".join([parts[0].lower()] + [
+            p.title() if len(p) == 4 and p.isalpha() else p.upper() if len(p) == 2 else p.lower()
+            for p in parts[1:]])
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
 
 
 class StrictSchema(Schema):
@@ -175,7 +201,27 @@ class DSIIn(StrictSchema):
     )
 
 
+class TranslationIn(StrictSchema):
+    """The record in one more language: a title (summary) and, if written, the text (body)."""
+
+    language = LanguageTag(required=True)
+    title = _text(300)
+    description = _text(10000, required=False)
+
+
+class LabelIn(StrictSchema):
+    """A label from tk/labels.py, with the community's own wording per language if it wants."""
+
+    code = fields.String(required=True, validate=validate.OneOf(
+        list(LABELS), error=N_("Unknown label; the labels are listed at /api/v1/tk-labels.")))
+    texts = fields.Dict(keys=LanguageTag(), values=_text(2000), load_default=dict,
+                        validate=validate.Length(max=10))
+
+
 class TraditionalKnowledgeIn(StrictSchema):
+    """Summary: title, domain, species, languages, translations' titles, labels. Body:
+    description, associated resources, translations' descriptions (and attachments)."""
+
     title = _text(300)
     description = _text(10000)
     domain = _enum(TKDomain)
@@ -190,6 +236,24 @@ class TraditionalKnowledgeIn(StrictSchema):
         validate=validate.Length(max=50),
     )
     visibility = _enum(Visibility)
+    language = LanguageTag(load_default="zh",
+                           metadata={"description": "language of title and description"})
+    community_language = LanguageTag(load_default=None, allow_none=True,
+                                     metadata={"description": "the community's own language"})
+    translations = fields.List(fields.Nested(TranslationIn), load_default=list,
+                               validate=validate.Length(max=10))
+    labels = fields.List(fields.Nested(LabelIn), load_default=list,
+                         validate=validate.Length(max=len(LABELS)))
+
+    @validates_schema
+    def _one_entry_per_language(self, data, **_) -> None:
+        languages = [t["language"] for t in data.get("translations") or []]
+        if data.get("language") in languages or len(set(languages)) != len(languages):
+            raise ValidationError(N_("One translation per language, other than the record's "
+                                     "own language."), "translations")
+        codes = [label["code"] for label in data.get("labels") or []]
+        if len(set(codes)) != len(codes):
+            raise ValidationError(N_("Each label once."), "labels")
 
 
 class UpdateMixin(Schema):
@@ -242,18 +306,40 @@ class DSIOut(Schema):
     accessions = fields.List(fields.String())
 
 
+class LabelOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    text = fields.String(metadata={"description": "in the reader's language"})
+    texts = fields.Dict(keys=fields.String(), values=fields.String(),
+                        metadata={"description": "language -> text, the community's wording "
+                                                 "over the registry's default"})
+
+
+class TranslationTitleOut(Schema):
+    language = fields.String()
+    title = fields.String()
+
+
 class TraditionalKnowledgeOut(Schema):
+    """The summary only: the body is read through /api/v1/traditional-knowledge/<ref>/body."""
+
     title = fields.String(attribute="tk_title")
-    description = fields.String()
     domain = fields.Enum(TKDomain, by_value=True)
     associated_species = fields.List(fields.String())
-    associated_resources = fields.Function(
-        lambda d: [r.reference for r in d.associated_resources]
-    )
+    language = fields.String()
+    community_language = fields.String(allow_none=True)
+    translations = fields.List(fields.Nested(TranslationTitleOut))
+    labels = fields.Method("_labels")
+
+    def _labels(self, d):
+        from abs_registry.tk.service import shown_labels
+
+        return _LABELS_OUT.dump(shown_labels(d), many=True)
 
 
 # One instance each: building a schema copies its fields, which costs more than dumping.
 _GR_OUT, _DSI_OUT, _TK_OUT = GeneticResourceOut(), DSIOut(), TraditionalKnowledgeOut()
+_LABELS_OUT = LabelOut()
 
 
 class DeclarationOut(Schema):
@@ -326,6 +412,9 @@ class RegisterEntryOut(Schema):
     region_code = fields.String(allow_none=True)
     holder = fields.String(attribute="holder_name")
     registered_on = fields.Date()
+    visibility = fields.String(metadata={"description": "public, or restricted: only the "
+                                                        "summary is public"})
+    labels = fields.List(fields.String(), metadata={"description": "TK label codes"})
 
 
 class RegisterPageOut(Schema):

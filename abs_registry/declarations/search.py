@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session, defer
 
 from abs_registry import regions
 from abs_registry.declarations.models import (
+    LISTED,
     Declaration,
     DSIRecord,
     GeneticResource,
     Kind,
     RegisterEntry,
     TKRecord,
+    Visibility,
 )
 
 CJK_RUN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -129,18 +131,22 @@ def _details(decl: Declaration) -> list[str]:
             return [*decl.accessions, *(r.scientific_name for r in decl.source_resources),
                     decl.molecule_type.value]
         case TKRecord():
-            return [decl.description, decl.domain.value, *decl.associated_species]
+            from abs_registry.tk.service import register_details
+
+            return register_details(decl)
     return []
 
 
 def _primary_taxon(decl: Declaration) -> str | None:
-    names = decl.taxon_names
+    # associated resources belong to a TK record's protected body, its species to the summary
+    names = list(decl.associated_species) if isinstance(decl, TKRecord) else decl.taxon_names
     return names[0] if names else None
 
 
 def entry_values(*, declaration_id: int, reference: str, kind: Kind, title: str,
                  taxon: str | None, region_code: str | None, holder_id: int, holder_name: str,
-                 registered_on: date, document: str) -> dict:
+                 registered_on: date, document: str, visibility: Visibility = Visibility.PUBLIC,
+                 labels: list[str] | None = None) -> dict:
     """The register row of one declaration, from plain values (bulk imports insert these)."""
     return {
         "declaration_id": declaration_id,
@@ -155,6 +161,8 @@ def entry_values(*, declaration_id: int, reference: str, kind: Kind, title: str,
         "holder_id": holder_id,
         "holder_name": holder_name,
         "registered_on": registered_on,
+        "visibility": visibility,
+        "labels": labels or [],
         "document": document,
     }
 
@@ -173,6 +181,8 @@ def index(session: Session, decl: Declaration) -> None:
         registered_on=decl.registered_at.date(),
         document=document(decl.reference, decl.title, decl.organization.name, code,
                           _details(decl)),
+        visibility=decl.visibility,
+        labels=[label.code for label in decl.labels] if isinstance(decl, TKRecord) else [],
     )))
 
 
@@ -236,7 +246,9 @@ def _text_filter(session: Session, terms: list[QueryTerm]):
 
 
 def _conditions(session: Session, query: RegisterQuery) -> list:
-    conditions = []
+    # Only public and restricted summaries are listed: secret knowledge is never indexed,
+    # and the query says so too, so that a row written by mistake is still never found.
+    conditions = [RegisterEntry.visibility.in_(LISTED)]
     if query.q and (terms := query_terms(query.q)):
         conditions.append(_text_filter(session, terms))
     if query.kind:

@@ -18,6 +18,7 @@ from abs_registry.auth.models import User
 from abs_registry.db import unit_of_work, utcnow
 from abs_registry.declarations import keylist, search, states
 from abs_registry.declarations.models import (
+    LISTED,
     SERIES,
     Declaration,
     DSIRecord,
@@ -30,6 +31,7 @@ from abs_registry.declarations.models import (
 from abs_registry.errors import Conflict, InvalidTransition, StaleVersion, ValidationError
 from abs_registry.i18n_marker import N_
 from abs_registry.references import next_reference, unguessable_reference
+from abs_registry.tk import service as tk
 
 MODEL = {
     Kind.GENETIC_RESOURCE: GeneticResource,
@@ -61,12 +63,18 @@ class DeclarationService:
         return perm.require_view(actor, self._load(reference))
 
     def history(self, actor: User | None, reference: str) -> list:
-        """The record's history; the public sees organizations, not the people who acted."""
+        """The record's history; the public sees organizations, not the people who acted.
+
+        Of restricted knowledge, whoever may not read the body sees the moves and their
+        dates, not the comments (a reviewer's message may quote the body).
+        """
         decl = self.get(actor, reference)
         events = audit.history(self.session, "declaration", decl.id)
-        if perm.sees_people(actor, decl):
+        details = decl.visibility is Visibility.PUBLIC or \
+            perm.body_basis(actor, decl, tk.today()) is not None
+        if perm.sees_people(actor, decl) and details:
             return events
-        return [audit.as_organization(event) for event in events]
+        return [audit.as_organization(event, details=details) for event in events]
 
     def list_own(self, actor: User, status: Status | None = None) -> list[Declaration]:
         if actor.organization_id is None:
@@ -130,6 +138,10 @@ class DeclarationService:
         for field, value in data.items():
             if field == "version":
                 continue
+            if kind is Kind.TRADITIONAL_KNOWLEDGE and field in tk.CHILDREN:
+                if tk.set_child(decl, field, value):
+                    changed.append(field)
+                continue
             if field == LINKS.get(kind):
                 value = self._resolve_links(actor, field, value)
             attr = renamed.get(field, field)
@@ -138,6 +150,8 @@ class DeclarationService:
                 changed.append(field)
         if kind is not Kind.TRADITIONAL_KNOWLEDGE:
             decl.visibility = Visibility.PUBLIC
+        else:
+            tk.refresh_document(decl)
         return changed
 
     def create(self, actor: User, kind: Kind, data: dict) -> Declaration:
@@ -224,6 +238,8 @@ class DeclarationService:
                     setattr(new, column.key, getattr(old, column.key))
             if kind in LINKS:
                 setattr(new, LINKS[kind], list(getattr(old, LINKS[kind])))
+            if kind is Kind.TRADITIONAL_KNOWLEDGE:
+                tk.copy_children(old, new)
             self.session.add(new)
             self.session.flush()
             audit.record(self.session, actor=actor, subject_type="declaration",
@@ -283,7 +299,7 @@ class DeclarationService:
         if action.to_state is Status.REGISTERED:
             decl.registered_at = now
             self.session.flush()
-            if decl.visibility is Visibility.PUBLIC:
+            if decl.visibility in LISTED:
                 search.index(self.session, decl)
             if decl.supersedes_id is not None:
                 self._supersede(actor, decl)

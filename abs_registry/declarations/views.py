@@ -10,12 +10,16 @@ from marshmallow import ValidationError as SchemaError
 from marshmallow import fields
 from sqlalchemy import select
 
+from abs_registry.auth import permissions as perm
 from abs_registry.auth.identity import login_required
 from abs_registry.auth.models import Organization, OrgKind
 from abs_registry.declarations import schemas as s
 from abs_registry.declarations import search
 from abs_registry.declarations.models import Declaration, Kind
 from abs_registry.errors import StaleVersion, ValidationError
+from abs_registry.tk import views as tk_forms
+from abs_registry.tk.labels import LABELS as TK_LABELS
+from abs_registry.tk.service import shown_labels
 from abs_registry.web import context, forms, labels
 
 bp = Blueprint("declarations", __name__)
@@ -41,16 +45,24 @@ def _render_form(kind_path: str, values: dict, errors: dict, decl: Declaration |
                  status: int = 200):
     return render_template("declarations/form.html", kind_path=kind_path,
                            kind=FORMS[kind_path][0], values=values, errors=errors,
-                           decl=decl), status
+                           decl=decl, tk_labels=TK_LABELS,
+                           translation_slots=range(tk_forms.TRANSLATION_SLOTS)), status
 
 
 def _values_of(decl: Declaration, out_schema, list_fields) -> dict:
+    if decl.kind == Kind.TRADITIONAL_KNOWLEDGE:
+        return tk_forms.form_values(decl)
     values = out_schema().dump(decl)
     for name in list_fields:
         values[name] = "\n".join(values.get(name) or [])
-    if decl.kind == Kind.TRADITIONAL_KNOWLEDGE:
-        values["visibility"] = decl.visibility.value
     return {k: ("" if v is None else v) for k, v in values.items()}
+
+
+def _read(kind: Kind, schema, list_fields) -> tuple[dict, dict]:
+    """TK forms carry nested translations and labels; the others are flat."""
+    if kind is Kind.TRADITIONAL_KNOWLEDGE:
+        return tk_forms.read_form(schema)
+    return forms.read(schema, list_fields)
 
 
 @bp.route("/declarations/new/<kind_path>", methods=["GET", "POST"])
@@ -62,7 +74,7 @@ def new(kind_path: str):
         return _render_form(kind_path, {}, {})
     values = dict(request.form)
     try:
-        values, data = forms.read(schema(), list_fields)
+        values, data = _read(kind, schema(), list_fields)
         decl = service.create(context.actor(), kind, data)
     except ValidationError as exc:
         return _render_form(kind_path, values, forms.errors_of(exc), status=422)
@@ -101,7 +113,7 @@ def edit(reference: str):
     except ValueError:
         version = None
     try:
-        values, data = forms.read(_edit_form(schema)(), list_fields)
+        values, data = _read(Kind(decl.kind), _edit_form(schema)(), list_fields)
         data["version"] = version
         service.update(context.actor(), reference, data)
     except (ValidationError, StaleVersion) as exc:
@@ -115,19 +127,29 @@ def edit(reference: str):
     return redirect(url_for("declarations.show", reference=reference))
 
 
+def _tk_parts(decl: Declaration) -> dict:
+    """Labels for everyone who sees the record; the body only for whom may read it (the
+    read is logged by the TK service)."""
+    if decl.kind != Kind.TRADITIONAL_KNOWLEDGE:
+        return {}
+    actor, tk = context.actor(), context.tk()
+    body = tk.body(actor, decl.reference, via="page") if tk.may_read_body(actor, decl) else None
+    return {"tk_labels": shown_labels(decl), "body": body,
+            "is_steward": perm.is_declarant(actor, decl),
+            "in_community": perm.in_organization(actor, decl)}
+
+
 @bp.get("/declarations/<reference>")
 def show(reference: str):
     service = context.declarations()
     decl = service.get(context.actor(), reference)
-    kind_path = PATH_OF_KIND[Kind(decl.kind)]
-    _kind, _schema, out_schema, _lists = FORMS[kind_path]
     return render_template(
         "declarations/show.html",
         decl=decl,
-        details=out_schema().dump(decl),
         history=service.history(context.actor(), reference),
         allowed=service.allowed_actions(context.actor(), decl),
         errors={},
+        **_tk_parts(decl),
     )
 
 
@@ -141,13 +163,11 @@ def act(reference: str, action: str):
                            int(request.form["version"]) if request.form.get("version") else None)
     except ValidationError as exc:
         decl = service.get(context.actor(), reference)
-        kind_path = PATH_OF_KIND[Kind(decl.kind)]
         return render_template(
             "declarations/show.html", decl=decl,
-            details=FORMS[kind_path][2]().dump(decl),
             history=service.history(context.actor(), reference),
             allowed=service.allowed_actions(context.actor(), decl),
-            errors=forms.errors_of(exc), failed_action=action,
+            errors=forms.errors_of(exc), failed_action=action, **_tk_parts(decl),
         ), 422
     flash(_("Done: %(action)s.", action=labels.label(action)))
     return redirect(url_for("declarations.show", reference=reference))

@@ -15,7 +15,8 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 # receive more than the app's MAX_CONTENT_LENGTH.
 UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach",
                               "obligations_api.upload_attachment",
-                              "obligations.record_payment", "obligations.add_evidence"})
+                              "obligations.record_payment", "obligations.add_evidence",
+                              "tk_api.upload_attachment", "tk.attach"})
 UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
 
 
@@ -75,8 +76,10 @@ def init_app(app) -> Api:
     from abs_registry.declarations.api import blp as declarations_blp
     from abs_registry.obligations.api import blp as obligations_blp
     from abs_registry.permits.api import blp as permits_blp
+    from abs_registry.tk.api import blp as tk_blp
 
-    for blp in (auth_blp, declarations_blp, applications_blp, permits_blp, obligations_blp):
+    for blp in (auth_blp, declarations_blp, applications_blp, tk_blp, permits_blp,
+                obligations_blp):
         api.register_blueprint(blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)

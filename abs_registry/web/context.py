@@ -14,6 +14,7 @@ from abs_registry.auth.service import AccountService
 from abs_registry.declarations.service import DeclarationService
 from abs_registry.obligations.service import ObligationService
 from abs_registry.permits.service import PermitService
+from abs_registry.tk.service import TKService
 
 
 def db() -> Session:
@@ -57,6 +58,9 @@ def attachments() -> AttachmentService:
     return AttachmentService(db(), ext.settings.instance_path / "attachments")
 
 
+def tk() -> TKService:
+    ext = current_app.extensions["abs"]
+    return TKService(db(), ext.settings.instance_path / "attachments")
 def permits() -> PermitService:
     ext = current_app.extensions["abs"]
     s = ext.settings

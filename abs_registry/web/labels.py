@@ -38,7 +38,7 @@ LABELS = {
     "supersede": _p("action", "Superseded"),
     # visibility
     "public": _l("Public"),
-    "community": _l("Community only"),
+    "restricted": _l("Restricted: summary public"),
     "secret": _l("Secret / sacred"),
     # organization kinds
     "enterprise": _l("Enterprise"),

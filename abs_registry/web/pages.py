@@ -14,6 +14,8 @@ from abs_registry import i18n, regions
 from abs_registry.auth.identity import login_required, safe_next
 from abs_registry.auth.models import Role
 from abs_registry.declarations.models import Status
+from abs_registry.tk import labels as tk_labels
+from abs_registry.tk.service import shown_labels
 from abs_registry.web import context, labels
 
 bp = Blueprint("pages", __name__)
@@ -48,6 +50,8 @@ def template_globals() -> dict:
         "province_options": [(r.code, r.name(str(get_locale()))) for r in regions.provinces()],
         "label": labels.label,
         "title_of": labels.title,
+        "tk_label_name": lambda code: tk_labels.shown(code, None, str(get_locale())).name,
+        "tk_labels_of": shown_labels,
     }
 
 

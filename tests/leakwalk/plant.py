@@ -1,0 +1,167 @@
+"""The cast and the marked records, planted through the real services.
+
+Every text field of the TK input schema gets its own marker, read from the schema itself, so a
+field added to traditional knowledge is marked (and walked) without touching this file. One
+registered record of every visibility, and one waiting in the review queue for each
+confidential visibility; each went through a return with a marked comment, so the history
+carries markers too. Two applications name them: an enterprise's, asking the community's
+consent for its public knowledge, and the community's own, naming its confidential records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from marshmallow import fields as mf
+from marshmallow import validate
+
+from abs_registry.applications.service import ApplicationService
+from abs_registry.auth.models import OfficialLevel, OrgKind, Role
+from abs_registry.declarations import schemas
+from abs_registry.declarations.models import Kind, Status, Visibility
+from abs_registry.declarations.service import DeclarationService
+from tests.leakwalk import markers
+
+# Who walks, least privileged first: mutating requests are sent in this order, so a role
+# that may change a record does so only after every role that may not has tried.
+ROLES = ("anonymous", "outsider", "applicant", "other_steward", "admin", "official",
+         "owner", "cleared")
+
+
+@dataclass
+class Record:
+    """A planted TK record: its name in reports, visibility, reference and field markers."""
+
+    name: str
+    visibility: str
+    status: str
+    reference: str
+    id: int
+    markers: dict[str, str] = field(default_factory=dict)  # field -> token
+
+
+@dataclass
+class Cast:
+    users: dict  # role -> User (anonymous absent)
+    insiders: list  # users of the owning community who do not walk (they may see it all)
+    records: list[Record] = field(default_factory=list)
+    applications: dict = field(default_factory=dict)  # name -> reference
+    consent_ids: list[int] = field(default_factory=list)
+
+    def role_of(self, user_id: int) -> str | None:
+        return next((r for r, u in self.users.items() if u.id == user_id), None)
+
+
+def cast(world) -> Cast:
+    owner_org = world.org(OrgKind.COMMUNITY, name="Owning Community", region="532822")
+    users = {
+        "outsider": world.member(world.org(OrgKind.ENTERPRISE, name="Unrelated Co")),
+        "applicant": world.member(world.org(OrgKind.ENTERPRISE, name="Applicant Co")),
+        "other_steward": world.steward(world.org(OrgKind.COMMUNITY, name="Other Community",
+                                                 region="532801")),
+        "owner": world.steward(owner_org),
+        "official": world.official(OfficialLevel.PROVINCIAL),
+        "cleared": world.official(OfficialLevel.NATIONAL, tk_clearance=True),
+        "admin": world.admin(),
+    }
+    # A member of the community itself: files the community's own application.
+    insiders = [world.user(owner_org, role=Role.MEMBER)]
+    return Cast(users=users, insiders=insiders)
+
+
+def tk_payload(record: Record, visibility: str) -> dict:
+    """A valid TK body with a marker in every text field of the input schema."""
+    payload = _marked(schemas.TraditionalKnowledgeIn(), record, "")
+    payload["visibility"] = visibility
+    return payload
+
+
+def _marked(schema, record: Record, prefix: str) -> dict:
+    """Every field of ``schema`` a valid value; each free text its own marker, named by its
+    path (``translations.description``); nested lists get one marked item."""
+    payload: dict = {}
+    for name, f in schema.fields.items():
+        path = f"{prefix}{name}"
+        if isinstance(f, mf.Enum):
+            payload[name] = _first(f)
+        elif isinstance(f, mf.List) and isinstance(f.inner, schemas.ScientificName):
+            value, record.markers[path] = markers.species_marker()
+            payload[name] = [value]
+        elif isinstance(f, mf.List) and isinstance(f.inner, mf.Nested):
+            payload[name] = [_marked(f.inner.schema, record, f"{path}.")]
+        elif isinstance(f, mf.List) and isinstance(f.inner, mf.Enum):
+            payload[name] = [_first(f.inner)]
+        elif isinstance(f, mf.List):
+            payload[name] = []  # links to other declarations
+        elif isinstance(f, mf.Dict):
+            value, record.markers[path] = markers.text_marker(record.name, path)
+            payload[name] = {"en": value}  # keyed by language: the community's own wording
+        elif isinstance(f, mf.String) and (choices := _choices(f)):
+            payload[name] = choices[0]
+        elif isinstance(f, mf.String):
+            value, record.markers[path] = markers.text_marker(record.name, path)
+            payload[name] = value
+        elif f.required and prefix:
+            payload[name] = "ii"  # a language tag in a nested item: the community's language
+        elif f.required:
+            raise AssertionError(f"the leak walker cannot fill the TK field {path!r} ({f!r}): "
+                                 "teach tests/leakwalk/plant.py how to mark it")
+    return payload
+
+
+def _choices(f: mf.String) -> list:
+    return next((list(v.choices) for v in f.validators if isinstance(v, validate.OneOf)), [])
+
+
+def _first(f: mf.Enum) -> str:
+    return next(iter(f.enum)).value
+
+
+def confidential_visibilities() -> list[str]:
+    return [v.value for v in Visibility if v is not Visibility.PUBLIC]
+
+
+def plant_records(world, cast: Cast, visibilities: list[str], *, queued: bool) -> list[Record]:
+    """Registered records of these visibilities, and (if ``queued``) one more of each waiting
+    for review; every one returned once with a marked comment first."""
+    service = DeclarationService(world.session)
+    owner, reviewer = cast.users["owner"], cast.users["cleared"]
+    planted = []
+    for visibility in visibilities:
+        for status in ("registered", "submitted") if queued else ("registered",):
+            name = visibility if status == "registered" else f"{visibility}-queued"
+            record = Record(name=name, visibility=visibility, status=status, reference="", id=0)
+            schema = schemas.TraditionalKnowledgeIn()
+            decl = service.create(owner, Kind.TRADITIONAL_KNOWLEDGE,
+                                  schema.load(tk_payload(record, visibility)))
+            service.transition(owner, decl.reference, "submit")
+            comment, record.markers["return_comment"] = markers.text_marker(name, "comment")
+            service.transition(reviewer, decl.reference, "return", comment)
+            service.transition(owner, decl.reference, "submit")
+            if status == "registered":
+                comment, record.markers["register_comment"] = markers.text_marker(
+                    name, "register-comment")
+                service.transition(reviewer, decl.reference, "register", comment)
+            assert service.get(owner, decl.reference).status is Status(status)
+            record.reference, record.id = decl.reference, decl.id
+            planted.append(record)
+    cast.records += planted
+    return planted
+
+
+def plant_application(world, cast: Cast, name: str, applicant, tk: list[Record]) -> str:
+    """An application naming these records, submitted and found complete: each holding
+    community is asked for its consent (and told so)."""
+    service = ApplicationService(world.session)
+    app = service.create(applicant, {
+        "title": f"Walk application {name}", "tk_records": [r.reference for r in tk],
+        "resources": [], "purpose": "non_commercial",
+        "activities": "Field trials of landraces named in the records.",
+        "work_location": "Kunming", "duration_months": 12,
+    })
+    service.transition(applicant, app.reference, "submit")
+    service.transition(cast.users["cleared"], app.reference, "accept_complete")
+    app = service.get(applicant, app.reference)
+    cast.applications[name] = app.reference
+    cast.consent_ids += [c.id for c in app.consents]
+    return app.reference
