@@ -14,6 +14,7 @@ from abs_registry import i18n
 from abs_registry.auth.passwords import Passwords
 from abs_registry.config import REPO_ROOT, Settings
 from abs_registry.db import make_engine, make_session_factory
+from abs_registry.permits.keys import KeyRing
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Registry:
     engine: Engine
     session_factory: sessionmaker[Session]
     passwords: Passwords
+    keys: KeyRing
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine=engine,
         session_factory=make_session_factory(engine),
         passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
+        keys=KeyRing(settings.keys_path),
     )
 
     csrf = CSRFProtect(app)
@@ -67,6 +70,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
     from abs_registry.notifications.views import bp as notifications_bp
+    from abs_registry.permits.api import well_known
     from abs_registry.web import api, context, converters, errors, pages
 
     converters.init_app(app)
@@ -78,13 +82,15 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
 
     api.init_app(app)
     for name in list(app.blueprints):
-        if name in {"auth_api", "declarations_api", "applications_api", "api_docs"}:
+        if name in {"auth_api", "declarations_api", "applications_api", "permits_api",
+                    "api_docs"}:
             csrf.exempt(app.blueprints[name])
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(declarations_bp)
     app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(well_known)
     errors.register(app)
 
 

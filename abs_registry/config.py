@@ -56,7 +56,14 @@ class Settings:
     smtp_starttls: bool = True
     mail_from: str = "abs-registry@localhost"
     public_url: str = "http://127.0.0.1:5000"
+    # Private signing keys live here as 0600 files, never in the database or the repository.
+    signing_key_dir: Path | None = None
+    authority_name: str = "Ministry of Ecology and Environment of the People's Republic of China"
     extra: dict = field(default_factory=dict)
+
+    @property
+    def keys_path(self) -> Path:
+        return self.signing_key_dir or Path(self.instance_path) / "keys"
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -77,6 +84,8 @@ class Settings:
             mail_from=os.environ.get("ABS_MAIL_FROM", "abs-registry@localhost"),
             public_url=os.environ.get("ABS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         )
+        if os.environ.get("ABS_SIGNING_KEY_DIR"):
+            values["signing_key_dir"] = Path(os.environ["ABS_SIGNING_KEY_DIR"])
         values.update(overrides)
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(Path(values["instance_path"]))

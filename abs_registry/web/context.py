@@ -12,6 +12,7 @@ from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.permits.service import PermitService
 
 
 def db() -> Session:
@@ -53,3 +54,10 @@ def applications() -> ApplicationService:
 def attachments() -> AttachmentService:
     ext = current_app.extensions["abs"]
     return AttachmentService(db(), ext.settings.instance_path / "attachments")
+
+
+def permits() -> PermitService:
+    ext = current_app.extensions["abs"]
+    s = ext.settings
+    return PermitService(db(), ext.keys, public_url=s.public_url, authority=s.authority_name,
+                         country=s.reference_country)
