@@ -83,7 +83,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     api.init_app(app)
     for name in list(app.blueprints):
         if name in {"auth_api", "declarations_api", "applications_api", "permits_api",
-                    "api_docs"}:
+                    "movements_api", "api_docs"}:
             csrf.exempt(app.blueprints[name])
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)

@@ -71,9 +71,11 @@ def init_app(app) -> Api:
     from abs_registry.applications.api import blp as applications_blp
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
+    from abs_registry.movements.api import blp as movements_blp
     from abs_registry.permits.api import blp as permits_blp
 
-    for blp in (auth_blp, declarations_blp, applications_blp, permits_blp):
+    for blp in (auth_blp, declarations_blp, applications_blp, permits_blp,
+                movements_blp):
         api.register_blueprint(blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)

@@ -12,6 +12,9 @@ from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.movements.checkpoints import CheckpointService
+from abs_registry.movements.service import MovementService
+from abs_registry.movements.uses import UseService
 from abs_registry.permits.service import PermitService
 
 
@@ -61,3 +64,15 @@ def permits() -> PermitService:
     s = ext.settings
     return PermitService(db(), ext.keys, public_url=s.public_url, authority=s.authority_name,
                          country=s.reference_country)
+
+
+def movements() -> MovementService:
+    return MovementService(db(), country=current_app.extensions["abs"].settings.reference_country)
+
+
+def checkpoints() -> CheckpointService:
+    return CheckpointService(db(), country=current_app.extensions["abs"].settings.reference_country)
+
+
+def uses() -> UseService:
+    return UseService(db())
