@@ -69,6 +69,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.auth import identity
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
+    from abs_registry.movements.views import bp as movements_bp
     from abs_registry.notifications.views import bp as notifications_bp
     from abs_registry.permits.api import well_known
     from abs_registry.web import api, context, converters, errors, pages
@@ -90,6 +91,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(declarations_bp)
     app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(movements_bp)
     app.register_blueprint(well_known)
     errors.register(app)
 

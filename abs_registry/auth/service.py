@@ -100,7 +100,8 @@ class AccountService:
     def create_user(self, actor: User | None, *, email: str, display_name: str, password: str,
                     organization: Organization | None, role: Role | None = None,
                     official_level: OfficialLevel | None = None,
-                    tk_clearance: bool = False, locale: str | None = None) -> User:
+                    tk_clearance: bool = False, locale: str | None = None,
+                    checkpoint_officer: bool = False) -> User:
         """actor None is the administrator's CLI or the self-registration of a new organization."""
         email = normalize_email(email)
         if not 3 <= len(email) <= 254 or "@" not in email:
@@ -117,6 +118,9 @@ class AccountService:
             official_level = OfficialLevel.PROVINCIAL
         if role is not Role.OFFICIAL:
             official_level = None
+            if checkpoint_officer:
+                raise ValidationError({"checkpoint_officer": [
+                    N_("only officials of a checkpoint authority may be checkpoint officers")]})
         if actor is not None and actor.role is not Role.ADMIN:
             self._require_may_add(actor, organization, role, tk_clearance)
         # Hashing is slow on purpose: do it before the unit of work takes its write lock.
@@ -127,12 +131,14 @@ class AccountService:
             user = User(email=email, display_name=display_name,
                         password_hash=password_hash, role=role,
                         organization=organization, official_level=official_level,
-                        tk_clearance=tk_clearance, locale=locale, active=True)
+                        tk_clearance=tk_clearance, locale=locale, active=True,
+                        checkpoint_officer=checkpoint_officer)
             self.session.add(user)
             self.session.flush()
             audit.record(self.session, actor=actor or user, subject_type="user",
                          subject_id=user.id, subject_ref=f"USER-{user.id}", action="create",
-                         data={"role": role.value, "organization_id": user.organization_id})
+                         data={"role": role.value, "organization_id": user.organization_id,
+                               **({"checkpoint_officer": True} if checkpoint_officer else {})})
         return user
 
     def _require_may_add(self, actor: User, organization: Organization | None, role: Role,

@@ -113,7 +113,7 @@ class MovementOut(Schema):
     customs_declaration = fields.String()
     status = fields.Enum(MovementStatus, by_value=True)
     recorded_at = fields.DateTime()
-    communique = fields.String(attribute="communique.reference", allow_none=True)
+    communique = fields.Function(lambda m: m.communique.reference if m.communique else None)
 
 
 class AllowanceOut(Schema):
@@ -145,10 +145,13 @@ class UseChangeOut(Schema):
     id = fields.Integer()
     kind = fields.String(attribute="kind.value")
     permit = fields.String(attribute="permit.number")
-    material = fields.String(attribute="resource.reference", allow_none=True)
+    material = fields.Function(lambda c: c.resource.reference if c.resource else None)
     third_party = fields.String(allow_none=True)
-    from_purpose = fields.String(attribute="from_purpose.value", allow_none=True)
-    to_purpose = fields.String(attribute="to_purpose.value", allow_none=True)
-    covering_permit = fields.String(attribute="covering_permit.label", allow_none=True)
+    from_purpose = fields.Enum(Purpose, by_value=True, allow_none=True)
+    to_purpose = fields.Enum(Purpose, by_value=True, allow_none=True)
+    covering_permit = fields.Function(
+        lambda c: c.covering_permit.label if c.covering_permit else None,
+        metadata={"description": "the permit whose consent and agreement cover it; null: "
+                  "the permit's own transfer terms (conditions)"})
     conditions = fields.String(allow_none=True)
     recorded_at = fields.DateTime()
