@@ -198,7 +198,7 @@ def demo_load():
     from abs_registry import demo
 
     with _session() as session:
-        created = demo.load(session, _ext().passwords)
+        created = demo.load(session, _ext().passwords, _ext().keys)
     click.echo("demo data loaded" if created else "demo data already present")
     click.echo(demo.sign_in_help())
 
