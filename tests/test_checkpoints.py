@@ -285,3 +285,12 @@ def test_officials_see_the_movements_page_but_get_no_form(client, world, scene):
     assert page.status_code == 200
     assert "/movements/new" not in page.get_data(as_text=True)
     assert client.get(f"/permits/{scene.permit.number}/movements/new").status_code == 403
+
+
+def test_the_demo_has_a_confirmed_exit_and_one_waiting_for_customs(app, session):
+    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+    statuses = sorted(m.status.value for m in session.scalars(select(Movement)))
+    assert statuses == ["confirmed", "recorded"]
+    [communique] = session.scalars(select(CheckpointCommunique)).all()
+    assert communique.document["absCheckpoints"] == [
+        {"identifier": "Kunming Changshui Airport Customs"}]
