@@ -317,6 +317,8 @@ class MovementService:
     def _same_allowance_ids(self, permit: Permit, allowance: PermittedExit) -> list[int]:
         """This allowance in every version of the permit: same material, destination and
         recipient."""
+        if permit.version == 1:  # no earlier version to look through
+            return [allowance.id]
         rows = self.session.execute(
             select(PermittedExit.id, PermittedExit.recipient).join(Permit)
             .where(Permit.number == permit.number,
