@@ -1,8 +1,8 @@
 """Exit checks per second under 16 concurrent clients, and no over-allocation afterwards.
 
 Prepares permits through the real services (provider, consent, agreement, approval, signed
-permit), each allowing two exits: 2 kg of seed to one recipient and 0.5 l of extract to
-another. Then 16 clients, each a thread with its own database session, record exits against
+permit), each allowing two exits of its resource to Germany: 2 kg to one recipient and 0.5 l
+(of an extract) to another. Then 16 clients, each a thread with its own database session, record exits against
 random permits and allowances as fast as they can, for a fixed time, in random units (mg, g,
 kg for mass; ul, ml, l for volume), through MovementService.record: the whole exit check
 (permit in force, material, destination, recipient, unit conversion, the allowance's row
@@ -35,18 +35,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import _common
+import permit_issue
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from abs_registry import migrations
-from abs_registry.applications.service import ApplicationService
-from abs_registry.auth.models import OfficialLevel, OrgKind, Role, User
-from abs_registry.auth.passwords import Passwords
-from abs_registry.auth.service import AccountService
+from abs_registry.auth.models import User
 from abs_registry.db import make_engine, make_session_factory
-from abs_registry.declarations import schemas
-from abs_registry.declarations.models import Kind, QuantityUnit
-from abs_registry.declarations.service import DeclarationService
+from abs_registry.declarations.models import QuantityUnit
 from abs_registry.errors import Conflict
 from abs_registry.movements import units
 from abs_registry.movements.models import Direction, Movement, MovementStatus
@@ -55,73 +51,27 @@ from abs_registry.permits.keys import KeyRing
 from abs_registry.permits.models import Permit, PermittedExit
 from abs_registry.permits.service import PermitService
 
-EXAMPLE = _common.REPO / "contracts" / "commercial_monetary" / "v1" / "example.json"
-SEED_TO, EXTRACT_TO = "Leibniz Institute, Gatersleben", "Max Planck Institute, Cologne"
+SEED_TO, EXTRACT_TO = "Leibniz Institute", "Max Planck Institute, Cologne"
 # What one exit asks for, per allowance unit: (quantity, unit) drawn at random.
 MASS = [("50", "g"), ("0.2", "kg"), ("125000", "mg"), ("300", "g")]
 VOLUME = [("10", "ml"), ("0.05", "l"), ("25000", "ul"), ("40", "ml")]
 
 
-def _people(session):
-    accounts = AccountService(session, Passwords(time_cost=1, memory_kib=8192))
-    make = accounts.create_user
-    provider = make(None, email="p@bench.example", display_name="P", password="x" * 12,
-                    organization=accounts.create_organization(
-                        None, "Provider", OrgKind.RESEARCH_INSTITUTE, "530100"))
-    holder = make(None, email="h@bench.example", display_name="H", password="x" * 12,
-                  organization=accounts.create_organization(
-                      None, "Holder", OrgKind.ENTERPRISE, "530100"))
-    official = make(None, email="o@bench.example", display_name="O", password="x" * 12,
-                    organization=accounts.create_organization(
-                        None, "Authority", OrgKind.AUTHORITY, "530000"),
-                    role=Role.OFFICIAL, official_level=OfficialLevel.NATIONAL)
-    return provider, holder, official
-
-
-def _registered(session, provider, official, name: str, material: str) -> str:
-    declarations = DeclarationService(session)
-    raw = {"scientific_name": name, "taxon_rank": "species", "material_type": material,
-           "quantity": "100", "quantity_unit": "kg", "collection_region": "532822",
-           "latitude": "21.95", "longitude": "100.45", "collection_date": "2025-10-12",
-           "collector": "Li Wei", "holder": "Seed bank", "conservation": "ex_situ",
-           "intended_use": "Screening"}
-    ref = declarations.create(provider, Kind.GENETIC_RESOURCE,
-                              schemas.GeneticResourceIn().load(raw)).reference
-    declarations.transition(provider, ref, "submit")
-    declarations.transition(official, ref, "register")
-    return ref
-
-
 def _permits(session, keys: KeyRing, n: int) -> tuple[int, list[str]]:
-    """n permits, each allowing 2 kg of seed and 0.5 l of extract to leave for Germany."""
-    example = json.loads(EXAMPLE.read_text(encoding="utf-8"))
-    provider, holder, official = _people(session)
-    seed = _registered(session, provider, official, "Oryza sativa", "seed")
-    extract = _registered(session, provider, official, "Oryza rufipogon", "extract")
-    apps, permits = ApplicationService(session), PermitService(session, keys)
+    """n permits for one resource, each allowing 2 kg of it to leave for one recipient in
+    Germany and 0.5 l (of an extract) for another. The approved cases come from the
+    permit-issuance bench's helpers: the same workflow through the same services."""
+    provider, holder, official = permit_issue._people(session)
+    example = json.loads(permit_issue.EXAMPLE.read_text(encoding="utf-8"))
+    permits = PermitService(session, keys)
     keys.ensure(session)
     numbers = []
-    for i in range(n):
-        ref = apps.create(holder, {
-            "title": f"Case {i}", "resources": [seed, extract], "purpose": "commercial",
-            "activities": "Screening for drought tolerance.", "work_location": "Kunming",
-            "duration_months": 24, "exports_material": True, "export_country": "DE",
-            "export_recipient": SEED_TO}).reference
-        apps.transition(holder, ref, "submit")
-        app = apps.transition(official, ref, "accept_complete")
-        for consent in app.consents:
-            apps.decide_consent(provider, ref, consent.id, grant=True)
-        agreement = apps.propose_agreement(holder, ref, template_id="commercial_monetary",
-                                           template_version=1, values=example["values"],
-                                           terms=example["terms"])
-        for party in (holder, provider):
-            apps.accept_agreement(party, ref, revision=agreement.revision,
-                                  text_sha256=agreement.text_sha256)
-        apps.transition(official, ref, "approve")
+    for ref, resource in permit_issue._approved(session, provider, holder, official, example,
+                                                n):
         numbers.append(permits.issue(official, ref, {"exits": [
-            {"resource": seed, "quantity": Decimal("2"), "unit": "kg",
+            {"resource": resource, "quantity": Decimal("2"), "unit": "kg",
              "destination_country": "DE", "recipient": SEED_TO},
-            {"resource": extract, "quantity": Decimal("0.5"), "unit": "l",
+            {"resource": resource, "quantity": Decimal("0.5"), "unit": "l",
              "destination_country": "DE", "recipient": EXTRACT_TO}]}).number)
     return holder.id, numbers
 
