@@ -294,3 +294,69 @@ def test_the_demo_has_a_confirmed_exit_and_one_waiting_for_customs(app, session)
     [communique] = session.scalars(select(CheckpointCommunique)).all()
     assert communique.document["absCheckpoints"] == [
         {"identifier": "Kunming Changshui Airport Customs"}]
+
+
+def _permit_touching_tk(world, visibility: str):
+    """A permit whose case named a community's TK record of the given visibility, with the
+    community's FPIC and the provider's PIC, through the real services. The applicant is a
+    member of the community: only those the community let in may name its confidential TK."""
+    import json
+    from decimal import Decimal
+
+    from abs_registry.applications.service import ApplicationService
+    from abs_registry.config import REPO_ROOT
+    from abs_registry.declarations.models import Kind
+    from abs_registry.permits.service import PermitService
+
+    example = json.loads((REPO_ROOT / "contracts" / "commercial_monetary" / "v1" /
+                          "example.json").read_text(encoding="utf-8"))
+    official = world.official(OfficialLevel.NATIONAL, tk_clearance=True)
+    provider = world.user(world.org(OrgKind.RESEARCH_INSTITUTE))
+    community = world.org(OrgKind.COMMUNITY, region="532822")
+    steward = world.steward(community)
+    applicant = world.user(community, role=Role.MEMBER)
+    resource = world.registered(provider, reviewer=official)
+    tk = world.registered(steward, Kind.TRADITIONAL_KNOWLEDGE, reviewer=official,
+                          visibility=visibility)
+    apps = ApplicationService(world.session)
+    ref = apps.create(applicant, {
+        "title": "Rice landraces and their keepers", "resources": [resource.reference],
+        "tk_records": [tk.reference], "purpose": "commercial",
+        "activities": "Genotyping and field trials.", "work_location": "Kunming",
+        "duration_months": 24, "exports_material": True, "export_country": "DE",
+        "export_recipient": "Leibniz Institute"}).reference
+    apps.transition(applicant, ref, "submit")
+    app = apps.transition(official, ref, "accept_complete")
+    for consent in list(app.consents):
+        party = provider if consent.kind.value == "pic" else steward
+        apps.decide_consent(party, ref, consent.id, grant=True)
+    agreement = apps.propose_agreement(applicant, ref, template_id="commercial_monetary",
+                                       template_version=1, values=example["values"],
+                                       terms=example["terms"])
+    for party in (applicant, provider):
+        apps.accept_agreement(party, ref, revision=agreement.revision,
+                              text_sha256=agreement.text_sha256)
+    apps.transition(official, ref, "approve")
+    keys = world.app.extensions["abs"].keys
+    keys.ensure(world.session)
+    permit = PermitService(world.session, keys).issue(official, ref, {"exits": [
+        {"resource": resource.reference, "quantity": Decimal("1"), "unit": "kg",
+         "destination_country": "DE", "recipient": "Leibniz Institute"}]})
+    return permit, tk, community
+
+
+@pytest.mark.parametrize(("visibility", "named"), [("public", True), ("community", False),
+                                                   ("secret", False)])
+def test_a_communique_names_consent_to_tk_only_when_the_tk_is_public(
+        client, world, officer, visibility, named):
+    from tests.test_movements import Scene
+
+    permit, tk, _community = _permit_touching_tk(world, visibility)
+    scene = Scene(world, permit, world.user(permit.holder, role=Role.MEMBER), None)
+    reference = recorded(client, world, scene, recipient="Leibniz Institute")
+    communique = decide(client, world, officer, reference, "confirm").json["reference"]
+    text = client.get(f"/api/v1/communiques/{communique}",
+                      headers=world.headers(officer)).get_data(as_text=True)
+    assert (tk.reference in text) is named
+    assert ("FPIC granted by" in text) is named  # not even that there was one
+    assert "PIC granted by" in text

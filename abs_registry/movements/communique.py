@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from abs_registry.applications.models import ConsentStatus
+from abs_registry.applications.models import ConsentKind, ConsentStatus
+from abs_registry.declarations.models import Visibility
 from abs_registry.movements.models import Direction, Movement, MovementStatus
 from abs_registry.permits.models import Permit
 
@@ -39,16 +40,23 @@ def _country(code: str) -> dict:
 
 
 def _consents(permit: Permit) -> list:
-    return [c for c in permit.application.consents if c.status is ConsentStatus.GRANTED]
+    """Granted consents a communiqué may name. A communiqué leaves the registry (the
+    Clearing-House publishes it), so consent to traditional knowledge that is not public is
+    left out altogether: naming it, or even counting it, would tell that the confidential
+    record exists (DOMAIN rule 4)."""
+    public_tk = {tk.reference for tk in permit.application.tk_records
+                 if tk.visibility is Visibility.PUBLIC}
+    return [c for c in permit.application.consents if c.status is ConsentStatus.GRANTED
+            and (c.kind is ConsentKind.PIC or set(c.subjects) <= public_tk)]
 
 
 def _evidence_of_pic(permit: Permit) -> str:
     app = permit.application
     granted = _consents(permit)
     if not granted:
-        return (f"Access application {app.reference}: the applicant provides every resource, "
-                "so no provider's consent was needed; access approved by the competent "
-                f"authority on {app.decided_at.date().isoformat() if app.decided_at else '-'}.")
+        return (f"Access application {app.reference}: no provider's consent was needed for "
+                "the genetic resources; access approved by the competent authority on "
+                f"{app.decided_at.date().isoformat() if app.decided_at else '-'}.")
     lines = [f"{c.kind.value.upper()} granted by {c.organization.name} on "
              f"{c.decided_at.date().isoformat()} for {', '.join(c.subjects)}"
              + (f" (conditions: {c.conditions})" if c.conditions else "")
