@@ -263,7 +263,7 @@ class MovementService:
             select(PermittedExit).where(PermittedExit.id == allowance.id)
             .with_for_update().execution_options(populate_existing=True))
         unit, limit_unit = data["unit"], allowance.unit
-        units.convert(data["quantity"], unit, limit_unit, field="unit")
+        units.require_convertible(unit, limit_unit)
         base = units.to_base(data["quantity"], unit)
         left = self._left_base(permit, allowance)
         limit = units.to_base(allowance.quantity, limit_unit)

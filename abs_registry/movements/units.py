@@ -42,14 +42,18 @@ def to_base(quantity: Decimal, unit: U) -> Decimal:
     return quantity * FACTORS[unit][1]
 
 
-def convert(quantity: Decimal, source: U, target: U, *, field: str = "unit") -> Decimal:
-    """``quantity`` of ``source`` expressed in ``target``; ValidationError naming ``field``
-    when the two measure different things (mass, volume, count)."""
+def require_convertible(source: U, target: U, *, field: str = "unit") -> None:
+    """ValidationError naming ``field`` when the two measure different things."""
     if not convertible(source, target):
         raise ValidationError({field: [
             N_("%(source)s cannot be converted to %(target)s: one measures %(a)s, the other "
                "%(b)s.") % {"source": source.value, "target": target.value,
                             "a": dimension(source), "b": dimension(target)}]})
+
+
+def convert(quantity: Decimal, source: U, target: U, *, field: str = "unit") -> Decimal:
+    """``quantity`` of ``source`` expressed in ``target``."""
+    require_convertible(source, target, field=field)
     return normalized(to_base(quantity, source) / FACTORS[target][1])
 
 
