@@ -259,11 +259,11 @@ class MovementService:
                 N_("An exit leaves %(country)s: the origin must be %(country)s.")
                 % {"country": self.country}]})
         allowance = self._allowance(permit, resource, data)
-        allowance = self.session.scalar(
-            select(PermittedExit).where(PermittedExit.id == allowance.id)
-            .with_for_update().execution_options(populate_existing=True))
         unit, limit_unit = data["unit"], allowance.unit
         units.require_convertible(unit, limit_unit)
+        # Queue behind any other exit drawing on this allowance: it sums after they commit.
+        self.session.execute(select(PermittedExit.id).where(PermittedExit.id == allowance.id)
+                             .with_for_update())
         base = units.to_base(data["quantity"], unit)
         left = self._left_base(permit, allowance)
         limit = units.to_base(allowance.quantity, limit_unit)
