@@ -6,9 +6,10 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -54,6 +55,37 @@ class UTCDateTime(TypeDecorator):
         if value is not None:
             value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return value
+
+
+class ExactDecimal(TypeDecorator):
+    """A decimal kept exactly on both databases, as an integer count of 10**-scale units.
+
+    SQLite stores NUMERIC as a float, so amounts of money and quantities of material would
+    drift (DOMAIN rule 6). A scaled integer adds up exactly in SQL on both databases, and a
+    value with more decimals than the scale is refused rather than rounded.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def __init__(self, scale: int = 6):
+        super().__init__()
+        self.scale = scale
+        self._unit = Decimal(1).scaleb(-scale)
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = Decimal(value)
+        if value != value.quantize(self._unit):
+            raise ValueError(f"{value} has more than {self.scale} decimal places")
+        return int(value.scaleb(self.scale))
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        exact = Decimal(int(value)).scaleb(-self.scale).normalize()
+        return exact.quantize(Decimal(1)) if exact.as_tuple().exponent > 0 else exact
 
 
 def str_enum(enum_cls: type[enum.Enum], name: str) -> Enum:

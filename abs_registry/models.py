@@ -27,4 +27,10 @@ from abs_registry.declarations.models import (  # noqa: F401
 from abs_registry.dsi.models import DSISequence, DSIUpload  # noqa: F401
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.notifications.models import Notification  # noqa: F401
+from abs_registry.permits.models import (  # noqa: F401
+    Permit,
+    PermitStatement,
+    PermittedExit,
+    SigningKey,
+)
 from abs_registry.references import Counter  # noqa: F401

@@ -3,7 +3,7 @@
 from alembic import context
 
 import abs_registry.models  # noqa: F401  (registers every table on Base.metadata)
-from abs_registry.db import Base, UTCDateTime, make_engine
+from abs_registry.db import Base, ExactDecimal, UTCDateTime, make_engine
 
 # Objects that exist only on one database, created by hand in the migrations.
 DIALECT_ONLY = {"register_fts", "register_fts_data", "register_fts_idx", "register_fts_docsize",
@@ -19,9 +19,11 @@ def include_object(obj, name, type_, reflected, compare_to):
 
 
 def render_item(type_, obj, autogen_context):
-    """Migrations must not import application types: write UTCDateTime as its plain column."""
+    """Migrations must not import application types: write each as its plain column."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, ExactDecimal):
+        return "sa.BigInteger()"
     return False
 
 
