@@ -1,0 +1,39 @@
+"""dsi sketches: the tracing index (k-mer sketches of registered sequences)
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-24 09:50:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0009'
+down_revision = ('0006', '0008')
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('dsi_sketches',
+    sa.Column('sequence_id', sa.Integer(), nullable=False),
+    sa.Column('alphabet', sa.String(length=10), nullable=False),
+    sa.Column('ksize', sa.Integer(), nullable=False),
+    sa.Column('scaled', sa.Integer(), nullable=False),
+    sa.Column('hash_count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['sequence_id'], ['dsi_sequences.id'], name=op.f('fk_dsi_sketches_sequence_id_dsi_sequences'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('sequence_id', name=op.f('pk_dsi_sketches'))
+    )
+    # The inverted index: on SQLite the rows live in the primary-key B-tree (WITHOUT ROWID).
+    op.create_table('dsi_sketch_hashes',
+    sa.Column('hash', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('sequence_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.PrimaryKeyConstraint('hash', 'sequence_id', name=op.f('pk_dsi_sketch_hashes')),
+    sqlite_with_rowid=False,
+    )
+    # Sequences registered between revisions 0008 and 0009 have no sketch yet:
+    # `abs-registry dsi-reindex` adds them (it is safe to run at any time).
+
+
+def downgrade() -> None:
+    op.drop_table('dsi_sketch_hashes')
+    op.drop_table('dsi_sketches')
