@@ -56,6 +56,10 @@ class Settings:
     smtp_starttls: bool = True
     mail_from: str = "abs-registry@localhost"
     public_url: str = "http://127.0.0.1:5000"
+    # Sequence files declared with DSI (dsi/ingest.py): as sent, once decompressed, records.
+    dsi_upload_max_bytes: int = 512 * 1024 * 1024
+    dsi_decompressed_max_bytes: int = 4096 * 1024 * 1024
+    dsi_max_sequences_per_file: int = 1_000_000
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -76,6 +80,11 @@ class Settings:
             smtp_starttls=_flag("ABS_SMTP_STARTTLS", True),
             mail_from=os.environ.get("ABS_MAIL_FROM", "abs-registry@localhost"),
             public_url=os.environ.get("ABS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+            dsi_upload_max_bytes=int(os.environ.get("ABS_DSI_UPLOAD_MAX_MB", "512")) * 2**20,
+            dsi_decompressed_max_bytes=int(
+                os.environ.get("ABS_DSI_DECOMPRESSED_MAX_MB", "4096")) * 2**20,
+            dsi_max_sequences_per_file=int(
+                os.environ.get("ABS_DSI_MAX_SEQUENCES_PER_FILE", "1000000")),
         )
         values.update(overrides)
         if "secret_key" not in values:

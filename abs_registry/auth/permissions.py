@@ -107,6 +107,36 @@ def may_see_review_queue(actor: User | None) -> bool:
     return actor is not None and actor.active and actor.is_official
 
 
+# --- sequences declared with DSI ------------------------------------------------------------
+
+SEQUENCE_UPLOAD_STATES = frozenset({Status.DRAFT, Status.RETURNED})
+
+
+def may_upload_sequences(actor: User | None, decl: Declaration) -> bool:
+    """The declarant adds sequence files while the DSI declaration is theirs to change."""
+    return (decl.kind == Kind.DSI and decl.status in SEQUENCE_UPLOAD_STATES
+            and is_declarant(actor, decl))
+
+
+def may_view_sequences(actor: User | None, decl: Declaration) -> bool:
+    """The residues themselves: the declaring organization and officials who may see the
+    record; everyone else only once it is public and registered. (Fingerprints are shown to
+    whoever may see the declaration.)"""
+    if not can_view(actor, decl):
+        return False
+    if actor is not None and actor.active and (
+            actor.organization_id == decl.organization_id or actor.is_official):
+        return True
+    return decl.visibility is Visibility.PUBLIC and decl.status is Status.REGISTERED
+
+
+def require_view_sequences(actor: User | None, decl: Declaration) -> None:
+    if not may_view_sequences(actor, decl):
+        raise PermissionDenied(
+            N_("only the declaring organization and officials may see these sequences until "
+               "the declaration is registered"), rule="sequences")
+
+
 # --- access applications -------------------------------------------------------------------
 # Imported lazily by type only: applications depend on declarations, not the other way round.
 

@@ -27,6 +27,7 @@ from abs_registry.declarations.models import (
     TKRecord,
     Visibility,
 )
+from abs_registry.dsi import events as dsi_events
 from abs_registry.errors import Conflict, InvalidTransition, StaleVersion, ValidationError
 from abs_registry.i18n_marker import N_
 from abs_registry.references import next_reference, unguessable_reference
@@ -226,6 +227,7 @@ class DeclarationService:
                 setattr(new, LINKS[kind], list(getattr(old, LINKS[kind])))
             self.session.add(new)
             self.session.flush()
+            dsi_events.declaration_amended(self.session, old, new)
             audit.record(self.session, actor=actor, subject_type="declaration",
                          subject_id=new.id, subject_ref=new.reference, action="create",
                          to_state=Status.DRAFT.value,
@@ -285,6 +287,7 @@ class DeclarationService:
             self.session.flush()
             if decl.visibility is Visibility.PUBLIC:
                 search.index(self.session, decl)
+            dsi_events.declaration_registered(self.session, decl)
             if decl.supersedes_id is not None:
                 self._supersede(actor, decl)
         audit.record(self.session, actor=actor, subject_type="declaration",

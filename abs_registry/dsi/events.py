@@ -6,19 +6,58 @@ installed or not, and each listener runs inside the same unit of work as the reg
 so an index that fails to update fails the registration rather than silently missing it.
 
 A listener is ``callback(session, sequences)`` where ``sequences`` is a list of
-``DSISequence`` rows of one registered, public DSI declaration.
+``DSISequence`` rows of one registered, public DSI declaration. A large declaration is
+announced in several calls of at most ``BATCH`` sequences each, so memory stays bounded.
+
+The declaration workflow (declarations/service.py) calls the two functions below; it knows
+nothing else about sequences.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from abs_registry.declarations.models import Declaration, Kind, Visibility
+from abs_registry.dsi.models import DSISequence
+
+BATCH = 1000
+
 on_sequences_registered: list[Callable] = []
 
 
-def sequences_registered(session, sequences: list) -> None:
+def sequences_registered(session: Session, sequences: list) -> None:
     """Tell every listener that these sequences are now on the public register."""
     if not sequences:
         return
     for callback in list(on_sequences_registered):
         callback(session, sequences)
+
+
+def declaration_registered(session: Session, decl: Declaration) -> None:
+    """A declaration was registered: announce its sequences if it is a public DSI record."""
+    if decl.kind != Kind.DSI or decl.visibility is not Visibility.PUBLIC:
+        return
+    if not on_sequences_registered:
+        return
+    rows = session.scalars(
+        select(DSISequence).where(DSISequence.dsi_record_id == decl.id)
+        .order_by(DSISequence.id).execution_options(yield_per=BATCH))
+    for batch in rows.partitions():
+        sequences_registered(session, list(batch))
+
+
+def declaration_amended(session: Session, old: Declaration, new: Declaration) -> None:
+    """An amendment starts with the sequences of the version it amends (one INSERT ... SELECT).
+
+    They keep their upload (which names the version they were first declared with).
+    """
+    if old.kind != Kind.DSI:
+        return
+    copied = [c for c in DSISequence.__table__.columns if c.name not in {"id", "dsi_record_id"}]
+    session.execute(insert(DSISequence).from_select(
+        ["dsi_record_id", *(c.name for c in copied)],
+        select(new.id, *copied).where(DSISequence.dsi_record_id == old.id)
+        .order_by(DSISequence.id)))

@@ -40,7 +40,6 @@ class DSIUpload(Base):
     """One accepted sequence file: what was received, by whom, and what it held."""
 
     __tablename__ = "dsi_uploads"
-    __table_args__ = (CheckConstraint("sequence_count > 0", name="not_empty"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dsi_record_id: Mapped[int] = mapped_column(

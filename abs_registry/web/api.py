@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
-from flask import request
+from flask import current_app, request
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 from marshmallow import Schema, fields
@@ -16,11 +16,24 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach"})
 UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
 
+# Sequence files may be as large as the setting allows; the envelope margin lets a file just
+# over the limit reach the reader, which refuses it with a message naming the file.
+SEQUENCE_UPLOAD_ENDPOINTS = frozenset({"dsi_api.upload_sequences", "dsi.upload"})
+ENVELOPE = 1024 * 1024
+
+
+def _is_sequence_upload() -> bool:
+    return request.endpoint in SEQUENCE_UPLOAD_ENDPOINTS or (
+        request.endpoint == "declarations.new" and (request.view_args or {}).get("kind_path")
+        == "dsi")
 
 def allow_uploads() -> None:
     if request.endpoint in UPLOAD_ENDPOINTS:
         request.max_content_length = UPLOAD_LIMIT
 
+    elif _is_sequence_upload():
+        settings = current_app.extensions["abs"].settings
+        request.max_content_length = settings.dsi_upload_max_bytes + ENVELOPE
 
 class ErrorOut(Schema):
     """What every 4xx and 5xx answer of the API carries (see web/errors.py)."""
@@ -42,7 +55,8 @@ class RegistryApi(Api):
 
 def require_json_body() -> None:
     """Refuse bodies that are not JSON, instead of reading them as an empty object."""
-    if not request.path.startswith("/api/") or request.endpoint in UPLOAD_ENDPOINTS:
+    if not request.path.startswith("/api/") or request.endpoint in (
+            UPLOAD_ENDPOINTS | SEQUENCE_UPLOAD_ENDPOINTS):
         return
     has_body = request.method in {"POST", "PUT", "PATCH"} and request.content_length
     if has_body and not request.is_json:
@@ -72,7 +86,8 @@ def init_app(app) -> Api:
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
 
-    for blp in (auth_blp, declarations_blp, applications_blp):
+    from abs_registry.dsi.api import blp as dsi_blp
+    for blp in (auth_blp, declarations_blp, applications_blp, dsi_blp):
         api.register_blueprint(blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)

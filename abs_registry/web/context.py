@@ -11,7 +11,10 @@ from abs_registry.applications.service import ApplicationService
 from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
+from abs_registry.config import Settings
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.dsi.ingest import Limits
+from abs_registry.dsi.service import SequenceService
 
 
 def db() -> Session:
@@ -53,3 +56,15 @@ def applications() -> ApplicationService:
 def attachments() -> AttachmentService:
     ext = current_app.extensions["abs"]
     return AttachmentService(db(), ext.settings.instance_path / "attachments")
+
+
+def sequence_limits(settings: Settings) -> Limits:
+    return Limits(max_bytes=settings.dsi_upload_max_bytes,
+                  max_decompressed_bytes=settings.dsi_decompressed_max_bytes,
+                  max_sequences=settings.dsi_max_sequences_per_file)
+
+
+def sequences() -> SequenceService:
+    settings = current_app.extensions["abs"].settings
+    return SequenceService(db(), sequence_limits(settings),
+                           country=settings.reference_country)

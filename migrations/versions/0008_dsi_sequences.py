@@ -27,7 +27,6 @@ def upgrade() -> None:
     sa.Column('total_residues', sa.BigInteger(), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=False),
     sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('sequence_count > 0', name=op.f('ck_dsi_uploads_not_empty')),
     sa.ForeignKeyConstraint(['dsi_record_id'], ['dsi_records.id'], name=op.f('fk_dsi_uploads_dsi_record_id_dsi_records'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_dsi_uploads_uploaded_by_id_users'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dsi_uploads'))
