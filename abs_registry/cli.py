@@ -325,10 +325,24 @@ def notifications_send(limit):
     click.echo(f"sent {sent} e-mail(s)")
 
 
+@click.command("dsi-reindex")
+@with_appcontext
+def dsi_reindex():
+    """Add registered sequences that have no tracing sketch yet to the index (after an
+    upgrade, or a restore without the index); safe to run at any time."""
+    from abs_registry.db import unit_of_work
+    from abs_registry.dsi import sketches
+
+    with _session() as session, unit_of_work(session):
+        added = sketches.index_missing(session)
+    click.echo(f"indexed {added} sequence{'' if added == 1 else 's'}")
+
+
 def register_commands(app) -> None:
     for command in (db_group, orgs_group, users_group, keylist_group, declarations_group,
                     dsi_group, demo_group, audit_group, notifications_group, serve):
         app.cli.add_command(command)
+    app.cli.add_command(dsi_reindex)
 
 
 def main() -> None:

@@ -285,3 +285,21 @@ def require_attach(actor: User | None, app) -> None:
     if not may_attach(actor, app):
         raise PermissionDenied(N_("only the parties and officials may attach documents"),
                                rule="party")
+
+
+# --- tracing sequences ---------------------------------------------------------------------
+
+def may_trace(actor: User | None) -> bool:
+    """Who may trace sequences back to the register: officials (the competent authority and,
+    until a checkpoint role exists, checkpoint officers, who sit in authorities) and
+    declarants of DSI (members of enterprises and research institutes), checking their own
+    material. What each sees of a hit is still decided by ``can_view``."""
+    return actor is not None and actor.active and (
+        actor.is_official or actor.role is DECLARANT_ROLE[Kind.DSI])
+
+
+def require_trace(actor: User | None) -> None:
+    if not may_trace(actor):
+        raise PermissionDenied(
+            N_("only officials, checkpoint officers and members of enterprises or research "
+               "institutes may trace sequences"), rule="role")

@@ -13,7 +13,8 @@ from abs_registry.errors import UnsupportedMediaType
 OPENAPI_PATH = "/api/v1/openapi.json"
 # Endpoints that take a document as multipart/form-data instead of JSON; only they may
 # receive more than the app's MAX_CONTENT_LENGTH.
-UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach"})
+UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach",
+                              "dsi_trace_api.trace", "dsi_trace.trace"})
 UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
 
 # Sequence files may be as large as the setting allows; the envelope margin lets a file just
@@ -85,10 +86,12 @@ def init_app(app) -> Api:
     from abs_registry.applications.api import blp as applications_blp
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
-
     from abs_registry.dsi.api import blp as dsi_blp
+    from abs_registry.dsi.trace_api import blp as dsi_trace_blp
+
     for blp in (auth_blp, declarations_blp, applications_blp, dsi_blp):
         api.register_blueprint(blp)
+    api.register_blueprint(dsi_trace_blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)
 
