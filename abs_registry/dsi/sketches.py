@@ -65,6 +65,7 @@ PROTEIN_K = 10
 MIN_SHARED = 2
 # A hash is kept when below this: sourmash's own rule for `scaled` (round(2^64 / SCALED)).
 MAX_HASH = _get_max_hash_for_scaled(SCALED)
+WRITE_EVERY = 200_000  # postings held in memory at once (~30 MB as Python tuples)
 NUCLEOTIDE, PROTEIN = "nucleotide", "protein"
 
 
@@ -163,7 +164,7 @@ def index_sequences(session: Session, sequences: Iterable) -> int:
         return 0
     done = set(session.scalars(select(DSISketch.sequence_id).where(
         DSISketch.sequence_id.in_([s.id for s in sequences]))))
-    rows, hashes = [], []
+    rows, hashes, pending, written = [], [], 0, 0
     for seq in sequences:
         if seq.id in done:
             continue
@@ -172,7 +173,11 @@ def index_sequences(session: Session, sequences: Iterable) -> int:
         kept = sketch(seq.residues, alphabet)
         rows.append(sketch_row(seq.id, alphabet, len(kept)))
         hashes.append(kept)
-    return write_postings(session, rows, hashes)
+        pending += len(kept)
+        if pending >= WRITE_EVERY:  # a batch of genome-sized sequences stays within memory
+            written += write_postings(session, rows, hashes)
+            rows, hashes, pending = [], [], 0
+    return written + write_postings(session, rows, hashes)
 
 
 def sketch_row(sequence_id: int, alphabet: str, hash_count: int) -> dict:
@@ -193,17 +198,20 @@ def write_postings(session: Session, rows: list[dict], hashes: list[np.ndarray])
     ids = np.repeat([r["sequence_id"] for r in rows], [len(h) for h in hashes])
     values = np.concatenate(hashes).astype(np.int64)  # kept hashes < 2^64 / SCALED < 2^63
     order = np.argsort(values, kind="stable")  # key order: appends to the B-tree's pages
-    postings = list(zip(values[order].tolist(), ids[order].tolist(), strict=True))
+    values, ids = values[order], ids[order]
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        with connection.connection.dbapi_connection.cursor() as cursor, \
-                cursor.copy("COPY dsi_sketch_hashes (hash, sequence_id) FROM STDIN") as copy:
-            for posting in postings:
-                copy.write_row(posting)
-    else:
-        connection.exec_driver_sql(
-            "INSERT INTO dsi_sketch_hashes (hash, sequence_id) VALUES (?, ?)", postings)
-    return len(postings)
+    for start in range(0, len(values), WRITE_EVERY):
+        postings = list(zip(values[start:start + WRITE_EVERY].tolist(),
+                            ids[start:start + WRITE_EVERY].tolist(), strict=True))
+        if connection.dialect.name == "postgresql":
+            with connection.connection.dbapi_connection.cursor() as cursor, \
+                    cursor.copy("COPY dsi_sketch_hashes (hash, sequence_id) FROM STDIN") as copy:
+                for posting in postings:
+                    copy.write_row(posting)
+        else:
+            connection.exec_driver_sql(
+                "INSERT INTO dsi_sketch_hashes (hash, sequence_id) VALUES (?, ?)", postings)
+    return len(values)
 
 
 def index_missing(session: Session, batch: int = 500) -> int:
