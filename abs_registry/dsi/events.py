@@ -7,7 +7,8 @@ so an index that fails to update fails the registration rather than silently mis
 
 A listener is ``callback(session, sequences)`` where ``sequences`` is a list of
 ``DSISequence`` rows of one registered, public DSI declaration. A large declaration is
-announced in several calls of at most ``BATCH`` sequences each, so memory stays bounded.
+announced in several calls of at most ``BATCH`` sequences or about ``BATCH_RESIDUES``
+residues each, so memory stays bounded.
 
 The declaration workflow (declarations/service.py) calls the two functions below; it knows
 nothing else about sequences.
@@ -24,6 +25,7 @@ from abs_registry.declarations.models import Declaration, Kind, Visibility
 from abs_registry.dsi.models import DSISequence
 
 BATCH = 1000
+BATCH_RESIDUES = 10_000_000  # long sequences come a few at a time
 
 on_sequences_registered: list[Callable] = []
 
@@ -44,9 +46,16 @@ def declaration_registered(session: Session, decl: Declaration) -> None:
         return
     rows = session.scalars(
         select(DSISequence).where(DSISequence.dsi_record_id == decl.id)
-        .order_by(DSISequence.id).execution_options(yield_per=BATCH))
-    for batch in rows.partitions():
-        sequences_registered(session, list(batch))
+        .order_by(DSISequence.id).execution_options(yield_per=100))
+    batch: list[DSISequence] = []
+    residues = 0
+    for sequence in rows:
+        batch.append(sequence)
+        residues += sequence.length
+        if len(batch) >= BATCH or residues >= BATCH_RESIDUES:
+            sequences_registered(session, batch)
+            batch, residues = [], 0
+    sequences_registered(session, batch)
 
 
 def declaration_amended(session: Session, old: Declaration, new: Declaration) -> None:

@@ -83,28 +83,33 @@ class SequenceService:
     def _ingest(self, actor: User, decl: DSIRecord, stream: BinaryIO, filename: str | None,
                 on_progress: Callable[[int], None] | None) -> DSIUpload:
         name = clean_filename(filename)
-        opened = ingest.open_upload(stream, name, self.limits, on_progress)
+        taken = set(self.session.scalars(
+            select(DSISequence.identifier).where(DSISequence.dsi_record_id == decl.id)))
+        opened, sequences = ingest.read_upload(stream, name, decl.molecule_type, self.limits,
+                                               taken.__contains__, on_progress)
         upload = DSIUpload(dsi_record_id=decl.id, filename=name, format=opened.format,
                            gzipped=opened.gzipped, size=0, sha256="", sequence_count=0,
                            total_residues=0, uploaded_by_id=actor.id)
         self.session.add(upload)
         self.session.flush()
-        taken = set(self.session.scalars(
-            select(DSISequence.identifier).where(DSISequence.dsi_record_id == decl.id)))
+        # Core inserts of plain rows: the ORM's per-object bookkeeping would cost more than
+        # parsing does.
+        table = DSISequence.__table__
         batch: list[dict] = []
-        for sequence in ingest.read_sequences(opened, decl.molecule_type, name, self.limits,
-                                              taken=taken.__contains__):
+        count = residues = 0
+        for sequence in sequences:
             batch.append(self._row(decl, upload, sequence))
-            upload.sequence_count += 1
-            upload.total_residues += len(sequence.residues)
+            count += 1
+            residues += len(sequence.residues)
             if len(batch) >= BATCH:
-                self.session.execute(insert(DSISequence), batch)
+                self.session.execute(insert(table), batch)
                 batch = []
         if batch:
-            self.session.execute(insert(DSISequence), batch)
-        if upload.sequence_count == 0:
+            self.session.execute(insert(table), batch)
+        if count == 0:
             raise ValidationError({"file": [N_("%(file)s: the file holds no sequences")
                                             % {"file": name}]})
+        upload.sequence_count, upload.total_residues = count, residues
         upload.size, upload.sha256 = opened.size, opened.sha256
         audit.record(self.session, actor=actor, subject_type="declaration",
                      subject_id=decl.id, subject_ref=decl.reference, action="add_sequences",
@@ -116,7 +121,7 @@ class SequenceService:
         return {
             "dsi_record_id": decl.id, "upload_id": upload.id,
             "identifier": sequence.identifier, "description": sequence.description,
-            "molecule_type": decl.molecule_type, "length": len(sequence.residues),
+            "molecule_type": decl.molecule_type.value, "length": len(sequence.residues),
             "source_organism": sequence.source_organism, "accessions": sequence.accessions,
             "seguid": sequence.seguid, "sha256": sequence.sha256,
             "residues_zlib": zlib.compress(sequence.residues, COMPRESSION_LEVEL),
