@@ -86,10 +86,10 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(declarations_bp)
+    app.register_blueprint(dsi_bp)
     app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(dsi_trace_bp)
-    app.register_blueprint(dsi_bp)
     errors.register(app)
 
 

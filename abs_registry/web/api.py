@@ -16,7 +16,6 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach",
                               "dsi_trace_api.trace", "dsi_trace.trace"})
 UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
-
 # Sequence files may be as large as the setting allows; the envelope margin lets a file just
 # over the limit reach the reader, which refuses it with a message naming the file.
 SEQUENCE_UPLOAD_ENDPOINTS = frozenset({"dsi_api.upload_sequences", "dsi.upload"})
@@ -28,13 +27,14 @@ def _is_sequence_upload() -> bool:
         request.endpoint == "declarations.new" and (request.view_args or {}).get("kind_path")
         == "dsi")
 
+
 def allow_uploads() -> None:
     if request.endpoint in UPLOAD_ENDPOINTS:
         request.max_content_length = UPLOAD_LIMIT
-
     elif _is_sequence_upload():
         settings = current_app.extensions["abs"].settings
         request.max_content_length = settings.dsi_upload_max_bytes + ENVELOPE
+
 
 class ErrorOut(Schema):
     """What every 4xx and 5xx answer of the API carries (see web/errors.py)."""
