@@ -14,6 +14,7 @@ from abs_registry import i18n
 from abs_registry.auth.passwords import Passwords
 from abs_registry.config import REPO_ROOT, Settings
 from abs_registry.db import make_engine, make_session_factory
+from abs_registry.permits.keys import KeyRing
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Registry:
     engine: Engine
     session_factory: sessionmaker[Session]
     passwords: Passwords
+    keys: KeyRing
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine=engine,
         session_factory=make_session_factory(engine),
         passwords=Passwords(settings.password_time_cost, settings.password_memory_kib),
+        keys=KeyRing(settings.keys_path),
     )
 
     csrf = CSRFProtect(app)
@@ -69,6 +72,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.dsi.trace_views import bp as dsi_trace_bp
     from abs_registry.dsi.views import bp as dsi_bp
     from abs_registry.notifications.views import bp as notifications_bp
+    from abs_registry.permits.api import well_known
     from abs_registry.web import api, context, converters, errors, pages
 
     converters.init_app(app)
@@ -80,7 +84,8 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
 
     api.init_app(app)
     for name in list(app.blueprints):
-        if name in {"auth_api", "declarations_api", "applications_api", "dsi_api", "api_docs"}:
+        if name in {"auth_api", "declarations_api", "applications_api", "dsi_api",
+                    "permits_api", "api_docs"}:
             csrf.exempt(app.blueprints[name])
     csrf.exempt(app.blueprints["dsi_trace_api"])
     app.register_blueprint(pages.bp)
@@ -90,6 +95,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(dsi_trace_bp)
+    app.register_blueprint(well_known)
     errors.register(app)
 
 

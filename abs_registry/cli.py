@@ -248,7 +248,7 @@ def demo_load():
     from abs_registry import demo
 
     with _session() as session:
-        created = demo.load(session, _ext().passwords)
+        created = demo.load(session, _ext().passwords, _ext().keys)
     click.echo("demo data loaded" if created else "demo data already present")
     click.echo(demo.sign_in_help())
 
@@ -271,6 +271,48 @@ def audit_verify():
             f"history is broken at seq {report.first_bad_seq}: {report.problem}"
         )
     click.echo(f"history intact: {report.checked} events")
+
+
+@click.group("keys", help="The authority's permit-signing keys.")
+def keys_group():
+    pass
+
+
+@keys_group.command("generate")
+@with_appcontext
+def keys_generate():
+    """Make a new Ed25519 signing key (0600 file) and retire the current one: a rotation."""
+    with _session() as session:
+        key = _ext().keys.generate(session)
+    click.echo(f"new signing key {key.kid} in {_ext().keys.directory}; earlier keys retired "
+               "but still published in the JWK Set")
+
+
+@keys_group.command("list")
+@with_appcontext
+def keys_list():
+    """Every key ever used, as published at /.well-known/jwks.json."""
+    from abs_registry.permits.keys import jwks
+
+    with _session() as session:
+        for key in jwks(session)["keys"]:
+            until = key["valid_until"] or "in service"
+            click.echo(f"{key['kid']}  from {key['valid_from']}  until {until}")
+
+
+@click.command("verify", help="Check a signed permit (compact JWS) offline, against a JWK Set "
+                              "file; exit 1 with the reason if it is not valid.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--jwks", "jwks_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the JWK Set, saved from /.well-known/jwks.json")
+def verify(file: Path, jwks_file: Path):
+    from abs_registry.permits import offline
+
+    ok, message = offline.verify_file(file, jwks_file)
+    if not ok:
+        raise click.ClickException(f"NOT VALID: {message}")
+    click.echo(f"VALID: {message}")
 
 
 @click.command("serve", help="Serve the registry (threaded development server).")
@@ -340,7 +382,8 @@ def dsi_reindex():
 
 def register_commands(app) -> None:
     for command in (db_group, orgs_group, users_group, keylist_group, declarations_group,
-                    dsi_group, demo_group, audit_group, notifications_group, serve):
+                    dsi_group, demo_group, audit_group, notifications_group, keys_group, verify,
+                    serve):
         app.cli.add_command(command)
     app.cli.add_command(dsi_reindex)
 

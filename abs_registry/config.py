@@ -60,7 +60,14 @@ class Settings:
     dsi_upload_max_bytes: int = 512 * 1024 * 1024
     dsi_decompressed_max_bytes: int = 4096 * 1024 * 1024
     dsi_max_sequences_per_file: int = 1_000_000
+    # Private signing keys live here as 0600 files, never in the database or the repository.
+    signing_key_dir: Path | None = None
+    authority_name: str = "Ministry of Ecology and Environment of the People's Republic of China"
     extra: dict = field(default_factory=dict)
+
+    @property
+    def keys_path(self) -> Path:
+        return self.signing_key_dir or Path(self.instance_path) / "keys"
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -86,6 +93,8 @@ class Settings:
             dsi_max_sequences_per_file=int(
                 os.environ.get("ABS_DSI_MAX_SEQUENCES_PER_FILE", "1000000")),
         )
+        if os.environ.get("ABS_SIGNING_KEY_DIR"):
+            values["signing_key_dir"] = Path(os.environ["ABS_SIGNING_KEY_DIR"])
         values.update(overrides)
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(Path(values["instance_path"]))

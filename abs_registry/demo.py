@@ -21,6 +21,8 @@ from abs_registry.db import unit_of_work
 from abs_registry.declarations import keylist, schemas
 from abs_registry.declarations.models import Kind
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.permits.keys import KeyRing
+from abs_registry.permits.service import PermitService
 
 PASSWORD = "demo-password-2026"
 KEY_LIST = Path(__file__).parent / "data" / "key_list_demo.csv"
@@ -63,13 +65,14 @@ def _validating(create):
     return wrapped
 
 
-def load(session: Session, passwords: Passwords) -> bool:
-    """All of it in one transaction: a failure half-way leaves no partial demo behind."""
+def load(session: Session, passwords: Passwords, keys: KeyRing | None = None) -> bool:
+    """All of it in one transaction: a failure half-way leaves no partial demo behind.
+    With the authority's key ring, the approved case also gets its signed permit."""
     with unit_of_work(session):
-        return _load(session, passwords)
+        return _load(session, passwords, keys)
 
 
-def _load(session: Session, passwords: Passwords) -> bool:
+def _load(session: Session, passwords: Passwords, keys: KeyRing | None = None) -> bool:
     if session.scalar(select(Organization).where(Organization.name == "Yunnan Herbal Biotech Co., Ltd.")):
         return False
     accounts = AccountService(session, passwords)
@@ -193,9 +196,21 @@ def _load(session: Session, passwords: Passwords) -> bool:
         conservation="ex_situ", holder="Kunming Institute of Botany seed bank", ncbi=4535))
     svc.transition(researcher, wild_rice.reference, "submit")
     svc.transition(national, wild_rice.reference, "register")
-    _applications(session, member, researcher, steward, national, provincial,
-                  [wild_rice.reference], [public_tk.reference])
+    approved = _applications(session, member, researcher, steward, national, provincial,
+                             [wild_rice.reference], [public_tk.reference])
+    if keys is not None:
+        _permit(session, keys, national, approved)
     return True
+
+
+def _permit(session: Session, keys: KeyRing, official, application) -> None:
+    keys.ensure(session)
+    PermitService(session, keys).issue(official, application.reference, {
+        "conditions": "Send a summary of results to the providers every year.",
+        "exits": [{"resource": application.resources[0].reference, "quantity": Decimal("20"),
+                   "unit": "items", "destination_country": application.export_country,
+                   "recipient": application.export_recipient}],
+    })
 
 
 def _applications(session, member, researcher, steward, national, provincial, resources, tk):
@@ -203,14 +218,17 @@ def _applications(session, member, researcher, steward, national, provincial, re
     example = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     apps = ApplicationService(session)
 
-    def filed(title: str):
+    def filed(title: str, **extra):
         data = schemas_app.ApplicationIn().load(dict(
             title=title, resources=resources, tk_records=tk, purpose="non_commercial",
             activities="Genome sequencing and disease-resistance phenotyping of the samples.",
-            work_location="Kunming, Yunnan: the applicant's laboratories", duration_months=36))
+            work_location="Kunming, Yunnan: the applicant's laboratories", duration_months=36,
+            **extra))
         return apps.create(member, data)
 
-    done = filed("Disease-resistance genes of wild rice")
+    done = filed("Disease-resistance genes of wild rice", exports_material=True,
+                 export_country="DE",
+                 export_recipient="Leibniz Institute of Plant Genetics, Gatersleben")
     apps.transition(member, done.reference, "submit")
     apps.transition(provincial, done.reference, "accept_complete")
     for consent in list(done.consents):
@@ -232,3 +250,4 @@ def _applications(session, member, researcher, steward, national, provincial, re
     apps.transition(provincial, waiting.reference, "accept_complete")
 
     filed("Seed oil composition survey (draft)")
+    return done

@@ -7,9 +7,11 @@ PostgreSQL: the schema is migrated once; each test starts from truncated tables.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from abs_registry import create_app, migrations
 from abs_registry.auth.models import OfficialLevel, OrgKind, Role
 from abs_registry.auth.passwords import Passwords
 from abs_registry.auth.service import AccountService
-from abs_registry.config import Settings
+from abs_registry.config import REPO_ROOT, Settings
 from abs_registry.db import Base, make_engine
 from abs_registry.declarations.models import Kind
 from abs_registry.declarations.service import DeclarationService
@@ -216,6 +218,61 @@ class World:
         self.declarations.transition(actor, decl.reference, "submit")
         reviewer = reviewer or self.official(OfficialLevel.NATIONAL, tk_clearance=True)
         return self.declarations.transition(reviewer, decl.reference, "register")
+
+
+    def approved_application(self, *, template: str = "commercial_monetary", provider=None,
+                             applicant=None, official=None, exports: bool = True,
+                             **overrides):
+        """An application brought to APPROVED through the real service: a provider's
+        registered resource, its consent, an agreement from a template's example, a decision.
+        Returns (application, official who decided)."""
+        from abs_registry.applications.service import ApplicationService
+
+        example = json.loads((REPO_ROOT / "contracts" / template / "v1" / "example.json")
+                             .read_text(encoding="utf-8"))
+        provider = provider or self.user(self.org(OrgKind.RESEARCH_INSTITUTE))
+        applicant = applicant or self.member(self.org(OrgKind.ENTERPRISE))
+        official = official or self.official(OfficialLevel.NATIONAL)
+        resource = self.registered(provider, reviewer=official)
+        service = ApplicationService(self.session)
+        body = {"title": f"Drought tolerance in rice landraces {self._next()}",
+                "resources": [resource.reference],
+                "purpose": "non_commercial" if template == "non_commercial_research"
+                else "commercial",
+                "activities": "Genotyping and field trials of drought tolerance.",
+                "work_location": "Kunming laboratories", "duration_months": 24}
+        if exports:
+            body.update(exports_material=True, export_country="DE",
+                        export_recipient="Leibniz Institute, Gatersleben")
+        body.update(overrides)
+        ref = service.create(applicant, body).reference
+        service.transition(applicant, ref, "submit")
+        app = service.transition(official, ref, "accept_complete")
+        for consent in app.consents:
+            service.decide_consent(provider, ref, consent.id, grant=True)
+        agreement = service.propose_agreement(
+            applicant, ref, template_id=template, template_version=1,
+            values=example["values"], terms=example["terms"])
+        for party in (applicant, provider):
+            service.accept_agreement(party, ref, revision=agreement.revision,
+                                     text_sha256=agreement.text_sha256)
+        return service.transition(official, ref, "approve"), official
+
+    def permit(self, *, exits: list[dict] | None = None, data: dict | None = None,
+               **application):
+        """An approved application's permit, issued and signed through the real service.
+        By default it allows 1 kg of the resource to leave for the applicant's recipient."""
+        from abs_registry.permits.service import PermitService
+
+        app, official = self.approved_application(**application)
+        keys = self.app.extensions["abs"].keys
+        keys.ensure(self.session)
+        if exits is None:
+            exits = [{"resource": app.resources[0].reference, "quantity": Decimal("1"),
+                      "unit": "kg", "destination_country": app.export_country,
+                      "recipient": app.export_recipient}] if app.exports_material else []
+        service = PermitService(self.session, keys)
+        return service.issue(official, app.reference, {"exits": exits, **(data or {})})
 
 
 def gr_payload(**overrides) -> dict:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import send_file
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, post_dump
 
 from abs_registry.applications import schemas as s
 from abs_registry.applications.models import AppStatus
+from abs_registry.audit.writer import PublicEvent
 from abs_registry.auth import permissions as perm
 from abs_registry.auth.identity import login_required
 from abs_registry.declarations.schemas import HistoryEventOut
@@ -25,10 +26,23 @@ MOVES = "submit, withdraw, accept_complete, return_incomplete, request_informati
 NOTES_OUT = s.NoteOut(many=True)  # built once, not per application of a queue page
 
 
+def _only_visible(references: list[str], visible: set[str]) -> list[str]:
+    return [ref for ref in references if ref in visible]
+
+
 class ApplicationWithActions(s.ApplicationOut):
     allowed_actions = fields.Method("_allowed")
     notes = fields.Method("_notes", metadata={
         "description": "review notes; only officials and the applicant read them"})
+
+    @post_dump(pass_original=True)
+    def _leave_out_what_the_reader_may_not_see(self, data, app, **_):
+        visible = perm.visible_subjects(context.actor(), app)
+        data["resources"] = _only_visible(data["resources"], visible)
+        data["tk_records"] = _only_visible(data["tk_records"], visible)
+        for consent in data.get("consents") or []:
+            consent["subjects"] = _only_visible(consent["subjects"], visible)
+        return data
 
     def _allowed(self, app):
         return context.applications().allowed_actions(context.actor(), app)
@@ -155,7 +169,19 @@ def add_note(data, reference):
 @blp.doc(security=BEARER)
 @blp.response(200, HistoryEventOut(many=True))
 def history(reference):
-    return context.applications().history(context.actor(), reference)
+    service = context.applications()
+    visible = perm.visible_subjects(context.actor(), service.get(context.actor(), reference))
+    return [_without_hidden_subjects(event, visible)
+            for event in service.history(context.actor(), reference)]
+
+
+def _without_hidden_subjects(event, visible: set[str]) -> PublicEvent:
+    data = dict(event.data or {})
+    if isinstance(data.get("subjects"), list):
+        data["subjects"] = _only_visible(data["subjects"], visible)
+    return PublicEvent(seq=event.seq, at=event.at, actor_name=event.actor_name,
+                       action=event.action, from_state=event.from_state,
+                       to_state=event.to_state, comment=event.comment, data=data)
 
 
 class UploadIn(Schema):

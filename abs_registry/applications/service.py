@@ -33,7 +33,7 @@ from abs_registry.auth import permissions as perm
 from abs_registry.auth.models import User
 from abs_registry.db import unit_of_work, utcnow
 from abs_registry.declarations import keylist
-from abs_registry.declarations.models import GeneticResource, Status, TKRecord
+from abs_registry.declarations.models import GeneticResource, Status, TKRecord, Visibility
 from abs_registry.errors import Conflict, InvalidTransition, StaleVersion, ValidationError
 from abs_registry.i18n_marker import N_
 from abs_registry.notifications import outbox
@@ -92,6 +92,8 @@ class ApplicationService:
         perm.require_official(actor)
         waiting = [status] if status else [AppStatus.SUBMITTED, AppStatus.REVIEW]
         where = Application.status.in_(waiting)
+        if not actor.tk_clearance:  # the same rule as perm.can_view_application, in SQL
+            where &= ~Application.tk_records.any(TKRecord.visibility != Visibility.PUBLIC)
         total = self.session.scalar(select(func.count()).select_from(Application).where(where))
         order = (Application.submitted_at, Application.id)
         page_ids = (select(Application.id).where(where).order_by(*order)

@@ -252,7 +252,7 @@ def _render_show(reference: str, errors: dict | None = None, failed: str | None 
     return render_template(
         "applications/show.html", app=app, allowed=allowed, history=history,
         moves=[m for m in MOVE_ORDER if m in allowed],
-        parties=_parties(service, app), visible=_visible_subjects(actor, app),
+        parties=_parties(service, app), visible=perm.visible_subjects(actor, app),
         show_notes=perm.may_read_review_notes(actor, app), decision=_decision_event(history),
         errors=errors, general={k: v for k, v in errors.items() if k in GENERAL},
         failed=failed, values=values or {}, note_kinds=list(NoteKind), country_name=_country,
@@ -262,11 +262,6 @@ def _render_show(reference: str, errors: dict | None = None, failed: str | None 
 
 def _country(code: str | None) -> str:
     return get_locale().territories.get(code, code) if code else ""
-
-
-def _visible_subjects(actor, app: Application) -> set[str]:
-    """References whose title the reader may see: confidential TK stays with those let in."""
-    return {d.reference for d in [*app.resources, *app.tk_records] if perm.can_view(actor, d)}
 
 
 def _decision_event(history: list):

@@ -157,14 +157,28 @@ def _consenting_orgs(app) -> set[int]:
     return {c.organization_id for c in app.consents}
 
 
+def touches_confidential_tk(app) -> bool:
+    return any(t.visibility is not Visibility.PUBLIC for t in app.tk_records)
+
+
 def can_view_application(actor: User | None, app) -> bool:
+    """Officials handle a case that touches confidential TK only with TK clearance: the case
+    itself would tell them the record exists (DOMAIN rule 4)."""
     if actor is None or not actor.active:
         return False
     if actor.organization_id == app.applicant_org_id:
         return True
     if app.status.value == "draft":
         return False
-    return actor.is_official or actor.organization_id in _consenting_orgs(app)
+    if actor.is_official:
+        return actor.tk_clearance or not touches_confidential_tk(app)
+    return actor.organization_id in _consenting_orgs(app)
+
+
+def visible_subjects(actor: User | None, app) -> set[str]:
+    """References of the case's resources and TK records this reader may see; the others are
+    left out wherever the case is shown, not merely left without a title."""
+    return {d.reference for d in [*app.resources, *app.tk_records] if can_view(actor, d)}
 
 
 def require_view_application(actor: User | None, app):

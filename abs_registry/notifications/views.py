@@ -36,6 +36,12 @@ TEXTS = {
                              "proposed: read it, and accept it if you agree."),
     "review_needed": N_("Every party accepted the agreement for %(reference)s: it is ready "
                         "for review."),
+    "permit_issued": N_("Permit %(reference)s was issued and signed."),
+    "permit_amended": N_("Permit %(reference)s was amended: a new signed version replaces the "
+                         "old one."),
+    "permit_suspended": N_("Permit %(reference)s was suspended; the reason is on its page."),
+    "permit_reinstated": N_("Permit %(reference)s was reinstated."),
+    "permit_revoked": N_("Permit %(reference)s was revoked; the reason is on its page."),
 }
 UNKNOWN = N_("Something happened on %(reference)s (%(kind)s).")
 

@@ -88,8 +88,9 @@ def init_app(app) -> Api:
     from abs_registry.declarations.api import blp as declarations_blp
     from abs_registry.dsi.api import blp as dsi_blp
     from abs_registry.dsi.trace_api import blp as dsi_trace_blp
+    from abs_registry.permits.api import blp as permits_blp
 
-    for blp in (auth_blp, declarations_blp, applications_blp, dsi_blp):
+    for blp in (auth_blp, declarations_blp, applications_blp, dsi_blp, permits_blp):
         api.register_blueprint(blp)
     api.register_blueprint(dsi_trace_blp)
     app.before_request(allow_uploads)

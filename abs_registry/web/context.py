@@ -15,6 +15,7 @@ from abs_registry.config import Settings
 from abs_registry.declarations.service import DeclarationService
 from abs_registry.dsi.ingest import Limits
 from abs_registry.dsi.service import SequenceService
+from abs_registry.permits.service import PermitService
 
 
 def db() -> Session:
@@ -68,3 +69,8 @@ def sequences() -> SequenceService:
     settings = current_app.extensions["abs"].settings
     return SequenceService(db(), sequence_limits(settings),
                            country=settings.reference_country)
+def permits() -> PermitService:
+    ext = current_app.extensions["abs"]
+    s = ext.settings
+    return PermitService(db(), ext.keys, public_url=s.public_url, authority=s.authority_name,
+                         country=s.reference_country)

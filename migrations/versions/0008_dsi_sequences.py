@@ -1,14 +1,14 @@
 """dsi sequences: the sequences declared with a DSI record, and the uploads they came in
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-24 09:32:15
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
