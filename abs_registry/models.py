@@ -25,7 +25,7 @@ from abs_registry.declarations.models import (  # noqa: F401
     TKRecord,
 )
 from abs_registry.dsi.models import DSISequence, DSIUpload  # noqa: F401
-from abs_registry.dsi.sketches import DSISketch, DSISketchHash  # noqa: F401  (also joins the registration hook)
+from abs_registry.dsi.sketches import DSISketch, DSISketchSegment  # noqa: F401  (also joins the registration hook)
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.notifications.models import Notification  # noqa: F401
 from abs_registry.permits.models import (  # noqa: F401

@@ -1,11 +1,21 @@
-"""The tracing index: a k-mer sketch (FracMinHash, sourmash) of every registered sequence.
+"""The tracing index: a FracMinHash sketch of every registered sequence, kept as index segments.
 
 What is kept. A sequence is cut into all its k-mers (k = 31 for DNA and RNA, 10 for
-protein); each k-mer is hashed (MurmurHash64, canonical for nucleotides: the smaller hash of
-the k-mer and of its reverse complement, so a reverse-complemented copy has the same
-hashes); a hash is kept when it falls in the lowest 1/SCALED of the 64-bit range. The same
-rule applies to every sequence and query, so two sequences share a kept hash exactly when
-they share that k-mer and it was kept: shared kept hashes estimate shared k-mers without bias.
+protein). A nucleotide k-mer is encoded 2 bits a base (A C G T/U = 0 1 2 3; 62 bits for
+k = 31) and made canonical (the smaller of its code and its reverse complement's, so a
+reverse-complemented copy has the same hashes); a protein k-mer is encoded 5 bits a residue
+(50 bits). The code is hashed with the splitmix64 finalizer, a bijection on 64 bits, so two
+k-mers share a hash exactly when they are the same k-mer: there are no hash collisions at
+all. A hash is kept when it falls in the lowest 1/SCALED of the 64-bit range (FracMinHash);
+a k-mer holding an ambiguity code (N, R, ...) is skipped. The same rule applies to every
+sequence and query, so shared kept hashes estimate shared k-mers without bias.
+
+Why not sourmash. It was used first; its per-sequence Python API hashed ~2-5 Mbp/s and its
+import alone cost ~4 s and ~30 MB in every process. The rule above is the same FracMinHash
+(different hash function, same sampling), computed in numpy over whole batches of sequences
+at once, at tens of Mbp/s. Its sensitivity is the one documented below, and
+tests/test_dsi_tracing.py checks it (mutated pieces traced, random sequences not; and the
+hashes equal a plain per-k-mer reference implementation of the rule).
 
 Why SCALED = 10 (not sourmash's usual 1000). The brief is to trace pieces of ~200 bp that
 carry 1-2 % point mutations. A 200 bp piece has L - k + 1 = 170 k-mers; a k-mer survives a
@@ -24,35 +34,40 @@ asked for (``MIN_SHARED``): two unrelated sequences share a given 31-mer with pr
 31-mer matches in all; one shared hash is already evidence, two rule out single low-
 complexity k-mers (a poly-A or (AT)n stretch has only one or two distinct 31-mers).
 
-What it costs. One kept hash per ~10 residues: 100,000 sequences of 500-5,000 bp (~200 Mbp)
-give ~20 million (hash, sequence) postings. That is the price of finding 200 bp pieces; it
-grows with the residues registered, not with the number of queries. (See bench/README.md for
-the measured size on each database.)
+Where it is kept. In the database, written inside the unit of work that registers the
+sequences (``dsi.events``), so the index is never behind or ahead of the register, survives
+restarts, and needs no second store to back up: one ``dsi_sketches`` row per sequence (its
+parameters and hash count) and, per registration batch, one ``dsi_sketch_segments`` row
+holding that batch's postings as two arrays (the kept hashes, sorted, uint64; and the
+sequence id of each, uint32). One row per posting (a B-tree entry per hash, ~20 million of
+them for 100,000 sequences) made registration insert-bound at ~0.4 Mbp/s and cost 18-85
+bytes a posting; a segment costs 12 bytes a posting and one INSERT.
 
-Where it is kept. In the database, as an inverted index: one row per (hash, sequence) in
-``dsi_sketch_hashes``, keyed by hash, and one ``dsi_sketches`` row per sequence with its
-parameters and hash count. It is written by ``index_sequences`` inside the unit of work that
-registers the sequences (``dsi.events``), so the index is never behind or ahead of the
-register, survives restarts with the database, needs no second store to back up, and every
-web process sees the same index without a cache to keep fresh. A lookup is one indexed join
-per query (``lookup``). A file-backed index would be smaller on PostgreSQL but would need
-its own crash-safe update path beside the database transaction.
+How it is read. Each process keeps the postings of every segment its session can see merged
+into one sorted array per database (``_Postings``), and checks the list of segment ids (and
+their random tokens, since SQLite may reuse the id of a rolled-back row) at every lookup:
+new segments are merged in, and if a cached one is gone the cache is rebuilt, so a trace
+sees exactly the committed index (and its own transaction's). Concurrent registrations each
+add their own segment; none rewrites another's. A lookup is two binary searches per query
+hash. The price is memory: 12 bytes a posting in each tracing process (~330 MB for 275 Mbp
+registered; the query index is read-only and could be mmapped from the instance folder if
+that ever matters). ``compact`` merges all segments into one (a maintenance step; nothing
+needs it for correctness).
 
-The postings have no foreign key: at ~20 million rows a per-row check would dominate the
-write cost. They are written only here, with their ``dsi_sketches`` row (which has the
-foreign key to the sequence), and nothing is ever deleted (DOMAIN rule 3).
+Nothing registered is ever deleted (DOMAIN rule 3); segments are derived data.
 """
 
 from __future__ import annotations
 
+import secrets
+import threading
+import weakref
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
-from sourmash import MinHash
-from sourmash.minhash import _get_max_hash_for_scaled
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, insert, select, text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from abs_registry.db import Base
@@ -63,10 +78,25 @@ SCALED = 10
 NUCLEOTIDE_K = 31
 PROTEIN_K = 10
 MIN_SHARED = 2
-# A hash is kept when below this: sourmash's own rule for `scaled` (round(2^64 / SCALED)).
-MAX_HASH = _get_max_hash_for_scaled(SCALED)
-WRITE_EVERY = 200_000  # postings held in memory at once (~30 MB as Python tuples)
+MAX_HASH = 2**64 // SCALED  # a hash is kept when below this
 NUCLEOTIDE, PROTEIN = "nucleotide", "protein"
+KSIZE = {NUCLEOTIDE: NUCLEOTIDE_K, PROTEIN: PROTEIN_K}
+BITS = {NUCLEOTIDE: 2, PROTEIN: 5}
+WINDOWS_AT_ONCE = 1 << 15  # k-mers hashed per numpy pass: 256 KB arrays stay in cache
+SEED = np.uint64(0x9E3779B97F4A7C15)  # xor-ed in before mixing: poly-A does not hash to 0
+
+
+def _codes(letters: str, value) -> np.ndarray:
+    table = np.full(256, 255, dtype=np.uint8)  # 255: not in the alphabet (ambiguity codes)
+    for letter in letters:
+        table[ord(letter)] = table[ord(letter.lower())] = value(letter)
+    return table
+
+
+_CODE = {
+    NUCLEOTIDE: _codes("ACGTU", lambda c: "ACGT".index(c) if c != "U" else 3),
+    PROTEIN: _codes("ABCDEFGHIJKLMNOPQRSTUVWXYZ", lambda c: ord(c) - ord("A")),
+}
 
 
 class DSISketch(Base):
@@ -82,16 +112,17 @@ class DSISketch(Base):
     hash_count: Mapped[int] = mapped_column(Integer)
 
 
-class DSISketchHash(Base):
-    """One posting of the inverted index: this kept k-mer hash occurs in this sequence."""
+class DSISketchSegment(Base):
+    """The postings of one registration batch: sorted kept hashes and their sequence ids."""
 
-    __tablename__ = "dsi_sketch_hashes"
-    # On SQLite the rows live in the primary-key B-tree itself (no rowid table beside it),
-    # which halves the index's size there.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __tablename__ = "dsi_sketch_segments"
 
-    hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    sequence_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Random: tells a cache this row from a rolled-back one that had the same id (SQLite).
+    token: Mapped[str] = mapped_column(String(32))
+    postings: Mapped[int] = mapped_column(Integer)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)  # uint64 little-endian, ascending
+    sequence_ids: Mapped[bytes] = mapped_column(LargeBinary)  # uint32 LE, zlib; one per hash
 
 
 def alphabet_of(molecule: MoleculeType) -> str:
@@ -99,39 +130,82 @@ def alphabet_of(molecule: MoleculeType) -> str:
     return PROTEIN if molecule is MoleculeType.PROTEIN else NUCLEOTIDE
 
 
-def new_minhash(alphabet: str) -> MinHash:
-    if alphabet == PROTEIN:
-        return MinHash(n=0, ksize=PROTEIN_K, is_protein=True, scaled=SCALED)
-    return MinHash(n=0, ksize=NUCLEOTIDE_K, scaled=SCALED)
+# --- hashing --------------------------------------------------------------------------------
+
+def _windows(codes: np.ndarray, k: int, bits: int) -> np.ndarray:
+    """The code of every k-long window (first residue in the high bits), by doubling:
+    log2(k) shifted ORs of whole arrays instead of k."""
+    total = len(codes)
+    result, covered = None, 0
+    power, width = codes, 1
+    while True:
+        if k & width:
+            if result is None:
+                result, covered = power, width
+            else:
+                m = total - covered - width + 1
+                result = (result[:m] << np.uint64(width * bits)) | power[covered:covered + m]
+                covered += width
+        if 2 * width > k:
+            return result
+        m = total - 2 * width + 1
+        power = (power[:m] << np.uint64(width * bits)) | power[width:width + m]
+        width *= 2
 
 
-def _letters(residues: str, alphabet: str) -> str:
-    return residues if alphabet == PROTEIN else residues.replace("U", "T")
+_M2, _M4 = np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F)
 
 
-def _every_hash(residues: str, alphabet: str) -> np.ndarray:
-    """The hash of every k-mer, in sequence order; 0 where a k-mer holds an ambiguity code.
+def _reverse_complement(codes: np.ndarray, k: int) -> np.ndarray:
+    """2-bit k-mer codes of the reverse complement: complement (NOT), reverse the 2-bit
+    groups of the 64-bit word, and drop the 64 - 2k bits that come out at the bottom."""
+    x = ~codes
+    x = ((x >> np.uint64(2)) & _M2) | ((x & _M2) << np.uint64(2))
+    x = ((x >> np.uint64(4)) & _M4) | ((x & _M4) << np.uint64(4))
+    return x.byteswap() >> np.uint64(64 - 2 * k)
 
-    One call into sourmash's Rust core; the sampling below is what ``MinHash.add_sequence``
-    does, but in numpy: adding 100,000 kept hashes one by one to a MinHash took 0.5 s for a
-    1 Mbp query, this takes 0.05 s.
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: a bijection of 64-bit words that scatters every input bit."""
+    x = x ^ SEED
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def kept_kmers(residues: bytes | str, alphabet: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every kept k-mer occurrence: (hashes, 0-based start positions), in sequence order.
+
+    ``residues`` may hold many sequences joined by a byte outside the alphabet (b"\\n"): no
+    k-mer spans such a byte, so one call hashes a whole batch.
     """
-    mh = new_minhash(alphabet)
-    if len(residues) < mh.ksize:
-        return np.array([], dtype=np.uint64)
-    return np.array(mh.seq_to_hashes(_letters(residues, alphabet), force=True,
-                                     bad_kmers_as_zeroes=True, is_protein=alphabet == PROTEIN),
-                    dtype=np.uint64)
+    if isinstance(residues, str):
+        residues = residues.encode("ascii")
+    k, bits = KSIZE[alphabet], BITS[alphabet]
+    codes8 = _CODE[alphabet][np.frombuffer(residues, dtype=np.uint8)]
+    found_hashes, found_positions = [], []
+    for start in range(0, max(len(codes8) - k + 1, 0), WINDOWS_AT_ONCE):
+        part = codes8[start:start + WINDOWS_AT_ONCE + k - 1]
+        bad = np.concatenate(([0], np.cumsum(part == 255, dtype=np.int32)))
+        valid = bad[k:] == bad[:-k]
+        kmers = _windows(part.astype(np.uint64), k, bits)
+        if alphabet == NUCLEOTIDE:
+            kmers = np.minimum(kmers, _reverse_complement(kmers, k))
+        hashes = _mix(kmers)
+        where = np.flatnonzero(valid & (hashes < np.uint64(MAX_HASH)))
+        found_hashes.append(hashes[where])
+        found_positions.append(where + start)
+    if not found_hashes:
+        return np.array([], dtype=np.uint64), np.array([], dtype=np.int64)
+    return np.concatenate(found_hashes), np.concatenate(found_positions)
 
 
-def _kept(every: np.ndarray) -> np.ndarray:
-    return (every < MAX_HASH) & (every != 0)
-
-
-def sketch(residues: str, alphabet: str) -> np.ndarray:
-    """The sorted kept hashes of a normalized sequence (k-mers with ambiguity codes skipped)."""
-    every = _every_hash(residues, alphabet)
-    return np.unique(every[_kept(every)])
+def sketch(residues: bytes | str, alphabet: str) -> np.ndarray:
+    """The sorted distinct kept hashes of a normalized sequence."""
+    return np.unique(kept_kmers(residues, alphabet)[0])
 
 
 @dataclass
@@ -146,15 +220,16 @@ class QuerySketch:
 
 def sketch_query(residues: str, alphabet: str) -> QuerySketch:
     """Like ``sketch``, but keeping where each hash came from, to report the matched region."""
-    every = _every_hash(residues, alphabet)
-    where = np.flatnonzero(_kept(every))
-    found, first = np.unique(every[where], return_index=True)
-    ksize = PROTEIN_K if alphabet == PROTEIN else NUCLEOTIDE_K
-    return QuerySketch(alphabet, ksize, found, where[first])
+    hashes, positions = kept_kmers(residues, alphabet)
+    found, first = np.unique(hashes, return_index=True)
+    return QuerySketch(alphabet, KSIZE[alphabet], found, positions[first])
 
+
+# --- writing --------------------------------------------------------------------------------
 
 def index_sequences(session: Session, sequences: Iterable) -> int:
-    """Add each sequence (``DSISequence`` rows) to the index; return the postings written.
+    """Add sequences (rows with ``id``, ``molecule_type`` and ``residues_zlib``) to the index,
+    as one segment; return the postings written.
 
     Runs inside the caller's unit of work. A sequence already indexed is left as it is, so
     registering the same sequences twice, or ``index_missing`` after a restore, is harmless.
@@ -164,57 +239,64 @@ def index_sequences(session: Session, sequences: Iterable) -> int:
         return 0
     done = set(session.scalars(select(DSISketch.sequence_id).where(
         DSISketch.sequence_id.in_([s.id for s in sequences]))))
-    rows, hashes, pending, written = [], [], 0, 0
+    todo = []
     for seq in sequences:
-        if seq.id in done:
-            continue
-        done.add(seq.id)
-        alphabet = alphabet_of(seq.molecule_type)
-        kept = sketch(seq.residues, alphabet)
-        rows.append(sketch_row(seq.id, alphabet, len(kept)))
-        hashes.append(kept)
-        pending += len(kept)
-        if pending >= WRITE_EVERY:  # a batch of genome-sized sequences stays within memory
-            written += write_postings(session, rows, hashes)
-            rows, hashes, pending = [], [], 0
-    return written + write_postings(session, rows, hashes)
+        if seq.id not in done:
+            done.add(seq.id)
+            todo.append(seq)
+    rows, hashes, ids = [], [], []
+    for alphabet in (NUCLEOTIDE, PROTEIN):
+        group = [s for s in todo if alphabet_of(s.molecule_type) == alphabet]
+        if group:
+            counts, group_hashes, group_ids = _sketch_batch(group, alphabet)
+            rows += [sketch_row(s.id, alphabet, int(n)) for s, n in zip(group, counts,
+                                                                        strict=True)]
+            hashes.append(group_hashes)
+            ids.append(group_ids)
+    if not rows:
+        return 0
+    return write_segment(session, rows, np.concatenate(hashes), np.concatenate(ids))
+
+
+def _sketch_batch(group: list, alphabet: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hash a batch of sequences in one pass: (hashes kept per sequence, hashes, their ids)."""
+    residues = [zlib.decompress(s.residues_zlib) for s in group]
+    starts = np.cumsum([0] + [len(r) + 1 for r in residues[:-1]])
+    hashes, positions = kept_kmers(b"\n".join(residues), alphabet)
+    del residues
+    owner = np.searchsorted(starts, positions, side="right") - 1
+    # Distinct (hash, sequence) pairs: a stable sort by hash keeps each hash's occurrences
+    # in sequence order, so repeats within one sequence end up side by side.
+    order = np.argsort(hashes, kind="stable")
+    hashes, owner = hashes[order], owner[order]
+    first = np.ones(len(hashes), dtype=bool)
+    first[1:] = (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])
+    hashes, owner = hashes[first], owner[first]
+    sequence_ids = np.array([s.id for s in group], dtype=np.uint32)
+    return np.bincount(owner, minlength=len(group)), hashes, sequence_ids[owner]
 
 
 def sketch_row(sequence_id: int, alphabet: str, hash_count: int) -> dict:
     return {"sequence_id": sequence_id, "alphabet": alphabet, "scaled": SCALED,
-            "ksize": PROTEIN_K if alphabet == PROTEIN else NUCLEOTIDE_K,
-            "hash_count": hash_count}
+            "ksize": KSIZE[alphabet], "hash_count": hash_count}
 
 
-def write_postings(session: Session, rows: list[dict], hashes: list[np.ndarray]) -> int:
-    """Insert the sketch rows and their postings (``hashes`` aligned with ``rows``).
-
-    The postings bypass the ORM: ~100 per sequence is too many rows for per-row objects.
-    PostgreSQL takes them by COPY, SQLite by one executemany; both inside the transaction.
-    """
-    if not rows:
+def write_segment(session: Session, rows: list[dict], hashes: np.ndarray,
+                  sequence_ids: np.ndarray) -> int:
+    """Insert the sketch rows and one segment of their postings (in any order)."""
+    if rows:
+        session.execute(insert(DSISketch.__table__), rows)
+    if len(hashes) == 0:
         return 0
-    session.execute(insert(DSISketch.__table__), rows)
-    ids = np.repeat([r["sequence_id"] for r in rows], [len(h) for h in hashes])
-    values = np.concatenate(hashes).astype(np.int64)  # kept hashes < 2^64 / SCALED < 2^63
-    order = np.argsort(values, kind="stable")  # key order: appends to the B-tree's pages
-    values, ids = values[order], ids[order]
-    connection = session.connection()
-    for start in range(0, len(values), WRITE_EVERY):
-        postings = list(zip(values[start:start + WRITE_EVERY].tolist(),
-                            ids[start:start + WRITE_EVERY].tolist(), strict=True))
-        if connection.dialect.name == "postgresql":
-            with connection.connection.dbapi_connection.cursor() as cursor, \
-                    cursor.copy("COPY dsi_sketch_hashes (hash, sequence_id) FROM STDIN") as copy:
-                for posting in postings:
-                    copy.write_row(posting)
-        else:
-            connection.exec_driver_sql(
-                "INSERT INTO dsi_sketch_hashes (hash, sequence_id) VALUES (?, ?)", postings)
-    return len(values)
+    order = np.argsort(hashes, kind="stable")
+    session.execute(insert(DSISketchSegment.__table__), [{
+        "token": secrets.token_hex(16), "postings": len(hashes),
+        "hashes": hashes[order].astype("<u8").tobytes(),
+        "sequence_ids": zlib.compress(sequence_ids[order].astype("<u4").tobytes(), 1)}])
+    return len(hashes)
 
 
-def index_missing(session: Session, batch: int = 500) -> int:
+def index_missing(session: Session, batch: int = 1000) -> int:
     """Index registered sequences that have no sketch yet (after migrating an existing
     register, or restoring a backup taken without the index); return how many were added."""
     from abs_registry.declarations.models import Declaration, Status
@@ -223,13 +305,13 @@ def index_missing(session: Session, batch: int = 500) -> int:
     on_register = [Status.REGISTERED, Status.WITHDRAWN, Status.SUPERSEDED]
     added = 0
     while True:
-        sequences = list(session.scalars(
-            select(DSISequence)
+        sequences = session.execute(
+            select(DSISequence.id, DSISequence.molecule_type, DSISequence.residues_zlib)
             .join(Declaration, Declaration.id == DSISequence.dsi_record_id)
             .outerjoin(DSISketch, DSISketch.sequence_id == DSISequence.id)
             .where(DSISketch.sequence_id.is_(None), Declaration.status.in_(on_register),
                    Declaration.registered_at.is_not(None))
-            .order_by(DSISequence.id).limit(batch)))
+            .order_by(DSISequence.id).limit(batch)).all()
         if not sequences:
             return added
         index_sequences(session, sequences)
@@ -237,30 +319,84 @@ def index_missing(session: Session, batch: int = 500) -> int:
         added += len(sequences)
 
 
-# One statement per query whatever its size: the query's hashes go in as a single parameter
-# (a PostgreSQL array, a JSON array on SQLite) and are joined against the primary key.
-_LOOKUP = {
-    "postgresql": text(
-        "SELECT h.hash, h.sequence_id FROM unnest(CAST(:hashes AS BIGINT[])) AS q(hash) "
-        "JOIN dsi_sketch_hashes h ON h.hash = q.hash"),
-    "sqlite": text(
-        "SELECT h.hash, h.sequence_id FROM json_each(:hashes) AS q "
-        "JOIN dsi_sketch_hashes h ON h.hash = q.value"),
-}
+def compact(session: Session) -> int:
+    """Merge every segment into one (fewer rows to read when a process starts); return how
+    many segments there were. Run inside a unit of work; the lock keeps registrations from
+    adding a segment meanwhile on PostgreSQL (SQLite has one writer anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(DSISketchSegment.id).with_for_update())
+    segments = session.execute(select(DSISketchSegment.id, DSISketchSegment.hashes,
+                                      DSISketchSegment.sequence_ids)).all()
+    if len(segments) > 1:
+        hashes, ids = _merge([_arrays(h, i) for _, h, i in segments])
+        session.execute(delete(DSISketchSegment))
+        write_segment(session, [], hashes, ids)
+    return len(segments)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def _arrays(hashes: bytes, sequence_ids: bytes) -> tuple[np.ndarray, np.ndarray]:
+    return (np.frombuffer(hashes, dtype="<u8").astype(np.uint64, copy=False),
+            np.frombuffer(zlib.decompress(sequence_ids), dtype="<u4").astype(np.uint32,
+                                                                               copy=False))
+
+
+def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted runs into one sorted run (a stable sort merges presorted runs in linear passes)."""
+    if len(parts) == 1:
+        return parts[0]
+    hashes = np.concatenate([h for h, _ in parts])
+    order = np.argsort(hashes, kind="stable")
+    return hashes[order], np.concatenate([i for _, i in parts])[order]
+
+
+@dataclass(frozen=True)
+class _Postings:
+    """The postings of a set of segments, merged: what one database's index holds."""
+
+    segments: frozenset  # (id, token) of the segments merged in
+    hashes: np.ndarray
+    sequence_ids: np.ndarray
+
+
+_EMPTY = _Postings(frozenset(), np.array([], dtype=np.uint64), np.array([], dtype=np.uint32))
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> _Postings
+_cache_lock = threading.Lock()
+
+
+def _postings(session: Session) -> _Postings:
+    """The index as this session sees it, from the process cache, updated if need be."""
+    listed = frozenset(session.execute(select(DSISketchSegment.id, DSISketchSegment.token)))
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    with _cache_lock:
+        cached = _cache.get(engine, _EMPTY)
+        if cached.segments == listed:
+            return cached
+        base = cached if cached.segments <= listed else _EMPTY
+        missing = [segment_id for segment_id, _ in listed - base.segments]
+        loaded = [_arrays(h, i) for h, i in session.execute(
+            select(DSISketchSegment.hashes, DSISketchSegment.sequence_ids)
+            .where(DSISketchSegment.id.in_(missing)))]
+        hashes, ids = _merge([(base.hashes, base.sequence_ids), *loaded])
+        cached = _cache[engine] = _Postings(listed, hashes, ids)
+        return cached
 
 
 def lookup(session: Session, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Postings of these hashes: (hash, sequence_id) arrays, in no particular order."""
-    if len(hashes) == 0:
+    """Postings of these (sorted, distinct) hashes: (hash, sequence_id) arrays."""
+    index = _postings(session)
+    if len(hashes) == 0 or len(index.hashes) == 0:
         return np.array([], dtype=np.uint64), np.array([], dtype=np.int64)
-    # As text ('{1,2}' or '[1,2]'): the database parses 100,000 numbers faster than the driver
-    # adapts 100,000 Python ints one by one. Kept hashes are < 2^64 / SCALED < 2^63.
-    listed = ",".join(map(str, hashes.astype(np.int64).tolist()))
-    dialect = session.get_bind().dialect.name
-    param = "{" + listed + "}" if dialect == "postgresql" else "[" + listed + "]"
-    rows = session.execute(_LOOKUP[dialect], {"hashes": param}).all()
-    found = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows))
-    return found[0::2].astype(np.uint64), found[1::2]
+    left = np.searchsorted(index.hashes, hashes, side="left")
+    right = np.searchsorted(index.hashes, hashes, side="right")
+    counts = right - left
+    total = int(counts.sum())
+    # Each query hash's run of postings [left, right), laid end to end.
+    run_start = np.repeat(left - (np.cumsum(counts) - counts), counts)
+    where = run_start + np.arange(total)
+    return index.hashes[where], index.sequence_ids[where].astype(np.int64)
 
 
 def sketch_sizes(session: Session, sequence_ids: Iterable[int]) -> dict[int, DSISketch]:

@@ -23,17 +23,19 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['sequence_id'], ['dsi_sequences.id'], name=op.f('fk_dsi_sketches_sequence_id_dsi_sequences'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('sequence_id', name=op.f('pk_dsi_sketches'))
     )
-    # The inverted index: on SQLite the rows live in the primary-key B-tree (WITHOUT ROWID).
-    op.create_table('dsi_sketch_hashes',
-    sa.Column('hash', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('sequence_id', sa.Integer(), autoincrement=False, nullable=False),
-    sa.PrimaryKeyConstraint('hash', 'sequence_id', name=op.f('pk_dsi_sketch_hashes')),
-    sqlite_with_rowid=False,
+    # The postings, one row per registration batch (see abs_registry/dsi/sketches.py).
+    op.create_table('dsi_sketch_segments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=32), nullable=False),
+    sa.Column('postings', sa.Integer(), nullable=False),
+    sa.Column('hashes', sa.LargeBinary(), nullable=False),
+    sa.Column('sequence_ids', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dsi_sketch_segments'))
     )
     # Sequences registered between revisions 0008 and 0009 have no sketch yet:
     # `abs-registry dsi-reindex` adds them (it is safe to run at any time).
 
 
 def downgrade() -> None:
-    op.drop_table('dsi_sketch_hashes')
+    op.drop_table('dsi_sketch_segments')
     op.drop_table('dsi_sketches')
