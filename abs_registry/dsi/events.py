@@ -5,8 +5,11 @@ declaration workflow importing it: registration stays the same whether tracing i
 installed or not, and each listener runs inside the same unit of work as the registration,
 so an index that fails to update fails the registration rather than silently missing it.
 
-A listener is ``callback(session, sequences)`` where ``sequences`` is a list of
-``DSISequence`` rows of one registered, public DSI declaration. A large declaration is
+A listener is ``callback(session, sequences)`` where ``sequences`` is a list of rows of one
+registered, public DSI declaration's sequences: read-only rows with the ``DSISequence``
+columns (``id``, ``identifier``, ``molecule_type``, ``sha256``, ``residues_zlib`` ...) but
+not ORM objects, which cost more to build for 100,000 sequences than sketching them does;
+``accessions`` and ``description`` are left out for the same reason. A large declaration is
 announced in several calls of at most ``BATCH`` sequences or about ``BATCH_RESIDUES``
 residues each, so memory stays bounded.
 
@@ -25,7 +28,9 @@ from abs_registry.declarations.models import Declaration, Kind, Visibility
 from abs_registry.dsi.models import DSISequence
 
 BATCH = 1000
-BATCH_RESIDUES = 10_000_000  # long sequences come a few at a time
+BATCH_RESIDUES = 4_000_000  # long sequences come a few at a time
+ANNOUNCED = [c for c in DSISequence.__table__.columns if c.name not in {"accessions",
+                                                                        "description"}]
 
 on_sequences_registered: list[Callable] = []
 
@@ -44,10 +49,10 @@ def declaration_registered(session: Session, decl: Declaration) -> None:
         return
     if not on_sequences_registered:
         return
-    rows = session.scalars(
-        select(DSISequence).where(DSISequence.dsi_record_id == decl.id)
-        .order_by(DSISequence.id).execution_options(yield_per=100))
-    batch: list[DSISequence] = []
+    rows = session.execute(
+        select(*ANNOUNCED).where(DSISequence.dsi_record_id == decl.id)
+        .order_by(DSISequence.id).execution_options(yield_per=50))  # ~20 MB of 1 Mbp rows
+    batch: list = []
     residues = 0
     for sequence in rows:
         batch.append(sequence)

@@ -8,12 +8,13 @@ a draft or returned to them.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from abs_registry.attachments.service import clean_filename
@@ -29,8 +30,9 @@ from abs_registry.errors import InvalidTransition, NotFound, ValidationError
 from abs_registry.i18n_marker import N_
 
 BATCH = 1000
-# Level 1: DNA compresses nearly as well as at level 6, several times faster.
-COMPRESSION_LEVEL = 1
+# The columns written per sequence, in the order of ``_row``'s tuples.
+COLUMNS = ("dsi_record_id", "upload_id", "identifier", "description", "molecule_type",
+           "length", "source_organism", "accessions", "seguid", "sha256", "residues_zlib")
 
 
 @dataclass
@@ -92,20 +94,16 @@ class SequenceService:
                            total_residues=0, uploaded_by_id=actor.id)
         self.session.add(upload)
         self.session.flush()
-        # Core inserts of plain rows: the ORM's per-object bookkeeping would cost more than
-        # parsing does.
-        table = DSISequence.__table__
-        batch: list[dict] = []
+        batch: list[tuple] = []
         count = residues = 0
         for sequence in sequences:
             batch.append(self._row(decl, upload, sequence))
             count += 1
             residues += len(sequence.residues)
             if len(batch) >= BATCH:
-                self.session.execute(insert(table), batch)
+                self._insert(batch)
                 batch = []
-        if batch:
-            self.session.execute(insert(table), batch)
+        self._insert(batch)
         if count == 0:
             raise ValidationError({"file": [N_("%(file)s: the file holds no sequences")
                                             % {"file": name}]})
@@ -117,15 +115,28 @@ class SequenceService:
         return upload
 
     @staticmethod
-    def _row(decl: DSIRecord, upload: DSIUpload, sequence: ingest.Sequence) -> dict:
-        return {
-            "dsi_record_id": decl.id, "upload_id": upload.id,
-            "identifier": sequence.identifier, "description": sequence.description,
-            "molecule_type": decl.molecule_type.value, "length": len(sequence.residues),
-            "source_organism": sequence.source_organism, "accessions": sequence.accessions,
-            "seguid": sequence.seguid, "sha256": sequence.sha256,
-            "residues_zlib": zlib.compress(sequence.residues, COMPRESSION_LEVEL),
-        }
+    def _row(decl: DSIRecord, upload: DSIUpload, sequence: ingest.Sequence) -> tuple:
+        return (decl.id, upload.id, sequence.identifier, sequence.description,
+                decl.molecule_type.value, len(sequence.residues), sequence.source_organism,
+                json.dumps(sequence.accessions), sequence.seguid, sequence.sha256,
+                compress(sequence.residues))
+
+    def _insert(self, rows: list[tuple]) -> None:
+        """Insert sequence rows through the driver: PostgreSQL by COPY, SQLite by one
+        executemany. SQLAlchemy's per-value processing cost as much as parsing did, and the
+        rows need none (plain values; ``accessions`` already JSON text)."""
+        if not rows:
+            return
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(
+                    f"COPY dsi_sequences ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            connection.exec_driver_sql(
+                f"INSERT INTO dsi_sequences ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))})", rows)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -154,6 +165,16 @@ class SequenceService:
         if found is None:
             raise NotFound("sequence")
         return found
+
+
+def compress(residues: bytes) -> bytes:
+    """zlib (so ``DSISequence.residues`` reads it back with a plain decompress), Huffman
+    coding only, in a small window: a sequence is a few letters, which Huffman codes in ~2.1
+    bits each, while string matching finds little in it. Against level 1 this is ~4 times
+    faster on 1 kbp sequences (most of level 1's time there is setting up its 256 KB of
+    state) and ~10 % larger."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 10, 1, zlib.Z_HUFFMAN_ONLY)
+    return packer.compress(residues) + packer.flush()
 
 
 def as_fasta(sequence: DSISequence, width: int = 60) -> str:

@@ -122,7 +122,7 @@ class DSISketchSegment(Base):
     token: Mapped[str] = mapped_column(String(32))
     postings: Mapped[int] = mapped_column(Integer)
     hashes: Mapped[bytes] = mapped_column(LargeBinary)  # uint64 little-endian, ascending
-    sequence_ids: Mapped[bytes] = mapped_column(LargeBinary)  # uint32 LE, zlib; one per hash
+    sequence_ids: Mapped[bytes] = mapped_column(LargeBinary)  # uint32 LE, one per hash
 
 
 def alphabet_of(molecule: MoleculeType) -> str:
@@ -244,18 +244,17 @@ def index_sequences(session: Session, sequences: Iterable) -> int:
         if seq.id not in done:
             done.add(seq.id)
             todo.append(seq)
-    rows, hashes, ids = [], [], []
+    rows, postings = [], []
     for alphabet in (NUCLEOTIDE, PROTEIN):
         group = [s for s in todo if alphabet_of(s.molecule_type) == alphabet]
         if group:
-            counts, group_hashes, group_ids = _sketch_batch(group, alphabet)
+            counts, hashes, ids = _sketch_batch(group, alphabet)
             rows += [sketch_row(s.id, alphabet, int(n)) for s, n in zip(group, counts,
                                                                         strict=True)]
-            hashes.append(group_hashes)
-            ids.append(group_ids)
+            postings.append((hashes, ids))
     if not rows:
         return 0
-    return write_segment(session, rows, np.concatenate(hashes), np.concatenate(ids))
+    return write_segment(session, rows, *_merge(postings))
 
 
 def _sketch_batch(group: list, alphabet: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -265,10 +264,15 @@ def _sketch_batch(group: list, alphabet: str) -> tuple[np.ndarray, np.ndarray, n
     hashes, positions = kept_kmers(b"\n".join(residues), alphabet)
     del residues
     owner = np.searchsorted(starts, positions, side="right") - 1
-    # Distinct (hash, sequence) pairs: a stable sort by hash keeps each hash's occurrences
-    # in sequence order, so repeats within one sequence end up side by side.
-    order = np.argsort(hashes, kind="stable")
+    # Distinct (hash, sequence) pairs, sorted by hash. A hash occurs twice only when its
+    # k-mer does (repeats within a sequence, or shared by two): those few are sorted again
+    # by sequence, so that repeats of one pair end up side by side.
+    order = np.argsort(hashes)
     hashes, owner = hashes[order], owner[order]
+    repeated = np.flatnonzero(hashes[1:] == hashes[:-1])
+    if len(repeated):
+        runs = np.unique(np.concatenate((repeated, repeated + 1)))
+        owner[runs] = owner[runs][np.lexsort((owner[runs], hashes[runs]))]
     first = np.ones(len(hashes), dtype=bool)
     first[1:] = (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])
     hashes, owner = hashes[first], owner[first]
@@ -283,16 +287,15 @@ def sketch_row(sequence_id: int, alphabet: str, hash_count: int) -> dict:
 
 def write_segment(session: Session, rows: list[dict], hashes: np.ndarray,
                   sequence_ids: np.ndarray) -> int:
-    """Insert the sketch rows and one segment of their postings (in any order)."""
+    """Insert the sketch rows and one segment of their postings (sorted by hash)."""
     if rows:
         session.execute(insert(DSISketch.__table__), rows)
     if len(hashes) == 0:
         return 0
-    order = np.argsort(hashes, kind="stable")
     session.execute(insert(DSISketchSegment.__table__), [{
         "token": secrets.token_hex(16), "postings": len(hashes),
-        "hashes": hashes[order].astype("<u8").tobytes(),
-        "sequence_ids": zlib.compress(sequence_ids[order].astype("<u4").tobytes(), 1)}])
+        "hashes": hashes.astype("<u8").tobytes(),
+        "sequence_ids": sequence_ids.astype("<u4").tobytes()}])
     return len(hashes)
 
 
@@ -338,8 +341,7 @@ def compact(session: Session) -> int:
 
 def _arrays(hashes: bytes, sequence_ids: bytes) -> tuple[np.ndarray, np.ndarray]:
     return (np.frombuffer(hashes, dtype="<u8").astype(np.uint64, copy=False),
-            np.frombuffer(zlib.decompress(sequence_ids), dtype="<u4").astype(np.uint32,
-                                                                               copy=False))
+            np.frombuffer(sequence_ids, dtype="<u4").astype(np.uint32, copy=False))
 
 
 def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
