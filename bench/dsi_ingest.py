@@ -2,7 +2,10 @@
 
 Generates two files of random DNA (80 residues a line): 100,000 sequences of ~1 kbp, and
 100 sequences of ~1 Mbp. Each run happens in a fresh subprocess on a fresh database, so its
-peak resident memory (ru_maxrss) is that of one ingest, app and libraries included:
+peak resident memory (ru_maxrss) is that of one ingest, app and libraries included (the
+schema is migrated beforehand by the parent, as a web worker does not run Alembic). "before"
+is the peak before the upload starts (interpreter, app, libraries, setup); "ingest" is what
+the upload and registration add to it:
 
 1. upload: the real service call (parse, check, fingerprint, compress, store in batches,
    one transaction), the same path as the API and `abs-registry dsi import`;
@@ -56,7 +59,6 @@ def write_fasta(path: Path, total_bytes: int, length: int) -> int:
 # --- the child: one ingest on one database -------------------------------------------------------
 
 def child(file: str, url: str, sketch: bool) -> None:
-    from abs_registry import migrations
     from abs_registry.auth.models import OfficialLevel, OrgKind, Role
     from abs_registry.auth.passwords import Passwords
     from abs_registry.auth.service import AccountService
@@ -67,7 +69,6 @@ def child(file: str, url: str, sketch: bool) -> None:
     from abs_registry.dsi import events
     from abs_registry.dsi.service import SequenceService
 
-    migrations.upgrade(url)
     if not sketch:
         events.on_sequences_registered.clear()
     session = make_session_factory(make_engine(url))()
@@ -115,6 +116,10 @@ def child(file: str, url: str, sketch: bool) -> None:
 # --- the parent: files, runs, figures -----------------------------------------------------------
 
 def run(file: Path, url: str, sketch: bool) -> dict:
+    from abs_registry import migrations
+
+    # Here, not in the child: a web worker or the CLI import does not load Alembic either.
+    migrations.upgrade(url)
     answer = subprocess.run(
         [sys.executable, __file__, "--child", str(file), url] + (["--sketch"] if sketch else []),
         capture_output=True, text=True, check=False)

@@ -30,6 +30,7 @@ from abs_registry.errors import InvalidTransition, NotFound, ValidationError
 from abs_registry.i18n_marker import N_
 
 BATCH = 1000
+BATCH_BYTES = 8 * 1024 * 1024  # compressed residues held before an insert (long sequences)
 # The columns written per sequence, in the order of ``_row``'s tuples.
 COLUMNS = ("dsi_record_id", "upload_id", "identifier", "description", "molecule_type",
            "length", "source_organism", "accessions", "seguid", "sha256", "residues_zlib")
@@ -95,14 +96,16 @@ class SequenceService:
         self.session.add(upload)
         self.session.flush()
         batch: list[tuple] = []
-        count = residues = 0
+        count = residues = held = 0
         for sequence in sequences:
-            batch.append(self._row(decl, upload, sequence))
+            row = self._row(decl, upload, sequence)
+            batch.append(row)
             count += 1
             residues += len(sequence.residues)
-            if len(batch) >= BATCH:
+            held += len(row[-1])
+            if len(batch) >= BATCH or held >= BATCH_BYTES:
                 self._insert(batch)
-                batch = []
+                batch, held = [], 0
         self._insert(batch)
         if count == 0:
             raise ValidationError({"file": [N_("%(file)s: the file holds no sequences")

@@ -125,9 +125,9 @@ class DSISketchSegment(Base):
     sequence_ids: Mapped[bytes] = mapped_column(LargeBinary)  # uint32 LE, one per hash
 
 
-def alphabet_of(molecule: MoleculeType) -> str:
+def alphabet_of(molecule: MoleculeType | str) -> str:
     """RNA is hashed as DNA (U read as T): an RNA and the DNA it was copied from match."""
-    return PROTEIN if molecule is MoleculeType.PROTEIN else NUCLEOTIDE
+    return PROTEIN if molecule == MoleculeType.PROTEIN else NUCLEOTIDE
 
 
 # --- hashing --------------------------------------------------------------------------------
