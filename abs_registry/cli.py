@@ -368,8 +368,10 @@ def notifications_send(limit):
 
 
 @click.command("dsi-reindex")
+@click.option("--compact", is_flag=True,
+              help="Also merge the index's segments into one (faster process start).")
 @with_appcontext
-def dsi_reindex():
+def dsi_reindex(compact):
     """Add registered sequences that have no tracing sketch yet to the index (after an
     upgrade, or a restore without the index); safe to run at any time."""
     from abs_registry.db import unit_of_work
@@ -378,6 +380,10 @@ def dsi_reindex():
     with _session() as session, unit_of_work(session):
         added = sketches.index_missing(session)
     click.echo(f"indexed {added} sequence{'' if added == 1 else 's'}")
+    if compact:
+        with _session() as session, unit_of_work(session):
+            merged = sketches.compact(session)
+        click.echo(f"merged {merged} index segment{'' if merged == 1 else 's'} into one")
 
 
 def register_commands(app) -> None:

@@ -232,6 +232,27 @@ def test_reindex_fills_in_sequences_registered_without_a_sketch(world, session, 
     assert "0 sequences" in again.output
 
 
+def test_compacting_the_index_keeps_every_hit(client, world, session, app):
+    """Each registration adds a segment; merging them into one changes no trace."""
+    member = world.member()
+    rng = random.Random("compact")
+    first, second = random_dna(rng, 1500), random_dna(rng, 1500)
+    declare_sequences(world, member, {"first": first})
+    declare_sequences(world, member, {"second": second})
+    query = fasta({"a": mutate(rng, first[100:700], 0.01), "b": mutate(rng, second[:500], 0.02)})
+    before = by_id(trace(client, world, world.official(), query))
+    assert before["a"]["approximate"] and before["b"]["approximate"]
+    assert session.scalar(select(func.count()).select_from(sketches.DSISketchSegment)) == 2
+
+    result = app.test_cli_runner().invoke(args=["dsi-reindex", "--compact"])
+
+    assert result.exit_code == 0, result.output
+    assert "merged 2 index segments into one" in result.output
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(sketches.DSISketchSegment)) == 1
+    assert by_id(trace(client, world, world.official(), query)) == before
+
+
 # --- who may trace, and what they see -------------------------------------------------------
 
 def test_who_may_trace(client, world, registry):

@@ -323,16 +323,18 @@ def index_missing(session: Session, batch: int = 1000) -> int:
 
 
 def compact(session: Session) -> int:
-    """Merge every segment into one (fewer rows to read when a process starts); return how
-    many segments there were. Run inside a unit of work; the lock keeps registrations from
-    adding a segment meanwhile on PostgreSQL (SQLite has one writer anyway)."""
+    """Merge every segment into one (fewer rows to read and merge when a process starts);
+    return how many segments there were. Run inside a unit of work. Only the segments read
+    are replaced, and on PostgreSQL they are locked first: a registration committing
+    meanwhile keeps its own segment, and two compactions do not merge the same rows twice."""
+    query = select(DSISketchSegment.id, DSISketchSegment.hashes, DSISketchSegment.sequence_ids)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(DSISketchSegment.id).with_for_update())
-    segments = session.execute(select(DSISketchSegment.id, DSISketchSegment.hashes,
-                                      DSISketchSegment.sequence_ids)).all()
+        query = query.with_for_update()
+    segments = session.execute(query).all()
     if len(segments) > 1:
         hashes, ids = _merge([_arrays(h, i) for _, h, i in segments])
-        session.execute(delete(DSISketchSegment))
+        session.execute(delete(DSISketchSegment).where(
+            DSISketchSegment.id.in_([segment_id for segment_id, _, _ in segments])))
         write_segment(session, [], hashes, ids)
     return len(segments)
 
