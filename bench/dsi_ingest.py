@@ -59,6 +59,9 @@ def write_fasta(path: Path, total_bytes: int, length: int) -> int:
 # --- the child: one ingest on one database -------------------------------------------------------
 
 def child(file: str, url: str, sketch: bool) -> None:
+    # As in the app (whose blueprints import the tracing module): the index joins the
+    # registration hook when abs_registry.dsi.sketches is imported, which models.py does.
+    import abs_registry.models  # noqa: F401
     from abs_registry.auth.models import OfficialLevel, OrgKind, Role
     from abs_registry.auth.passwords import Passwords
     from abs_registry.auth.service import AccountService

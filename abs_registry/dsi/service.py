@@ -121,7 +121,8 @@ class SequenceService:
     def _row(decl: DSIRecord, upload: DSIUpload, sequence: ingest.Sequence) -> tuple:
         return (decl.id, upload.id, sequence.identifier, sequence.description,
                 decl.molecule_type.value, len(sequence.residues), sequence.source_organism,
-                json.dumps(sequence.accessions), sequence.seguid, sequence.sha256,
+                json.dumps(sequence.accessions) if sequence.accessions else "[]",
+                sequence.seguid, sequence.sha256,
                 compress(sequence.residues))
 
     def _insert(self, rows: list[tuple]) -> None:
