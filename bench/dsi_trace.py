@@ -24,6 +24,7 @@ import argparse
 import base64
 import hashlib
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -221,7 +222,9 @@ def run(kind: str, server: str | None, n: int, repeats: int) -> None:
             TraceService(session).trace_text(official, fasta, MoleculeType.DNA)
             print(f"{kind}: `dsi-reindex --compact` merged {merged} segments in "
                   f"{compacted:.1f} s; then cold start {(time.perf_counter() - began) * 1000:.0f} "
-                  f"ms ({(time.process_time() - cpu) * 1000:.0f} ms CPU)")
+                  f"ms ({(time.process_time() - cpu) * 1000:.0f} ms CPU); peak RSS of this "
+                  f"process so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
+                  f" MB (the index in memory: {len(sketches._postings(session).hashes) * 12 / 2**20:.0f} MB)")
         ext.engine.dispose()
 
 

@@ -21,7 +21,7 @@ from abs_registry.attachments.service import clean_filename
 from abs_registry.audit import writer as audit
 from abs_registry.auth import permissions as perm
 from abs_registry.auth.models import User
-from abs_registry.db import unit_of_work
+from abs_registry.db import insert_rows, unit_of_work
 from abs_registry.declarations.models import DSIRecord, Kind
 from abs_registry.declarations.service import DeclarationService
 from abs_registry.dsi import ingest
@@ -126,21 +126,7 @@ class SequenceService:
                 compress(sequence.residues))
 
     def _insert(self, rows: list[tuple]) -> None:
-        """Insert sequence rows through the driver: PostgreSQL by COPY, SQLite by one
-        executemany. SQLAlchemy's per-value processing cost as much as parsing did, and the
-        rows need none (plain values; ``accessions`` already JSON text)."""
-        if not rows:
-            return
-        connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(
-                    f"COPY dsi_sequences ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            connection.exec_driver_sql(
-                f"INSERT INTO dsi_sequences ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+        insert_rows(self.session, "dsi_sequences", COLUMNS, rows)
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ import numpy as np
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from abs_registry.db import Base
+from abs_registry.db import Base, insert_rows
 from abs_registry.declarations.models import MoleculeType
 from abs_registry.dsi import events
 
@@ -249,8 +249,8 @@ def index_sequences(session: Session, sequences: Iterable) -> int:
         group = [s for s in todo if alphabet_of(s.molecule_type) == alphabet]
         if group:
             counts, hashes, ids = _sketch_batch(group, alphabet)
-            rows += [sketch_row(s.id, alphabet, int(n)) for s, n in zip(group, counts,
-                                                                        strict=True)]
+            rows += [(s.id, alphabet, KSIZE[alphabet], SCALED, n)
+                     for s, n in zip(group, counts.tolist(), strict=True)]
             postings.append((hashes, ids))
     if not rows:
         return 0
@@ -280,16 +280,14 @@ def _sketch_batch(group: list, alphabet: str) -> tuple[np.ndarray, np.ndarray, n
     return np.bincount(owner, minlength=len(group)), hashes, sequence_ids[owner]
 
 
-def sketch_row(sequence_id: int, alphabet: str, hash_count: int) -> dict:
-    return {"sequence_id": sequence_id, "alphabet": alphabet, "scaled": SCALED,
-            "ksize": KSIZE[alphabet], "hash_count": hash_count}
+SKETCH_COLUMNS = ("sequence_id", "alphabet", "ksize", "scaled", "hash_count")
 
 
-def write_segment(session: Session, rows: list[dict], hashes: np.ndarray,
+def write_segment(session: Session, rows: list[tuple], hashes: np.ndarray,
                   sequence_ids: np.ndarray) -> int:
-    """Insert the sketch rows and one segment of their postings (sorted by hash)."""
-    if rows:
-        session.execute(insert(DSISketch.__table__), rows)
+    """Insert the sketch rows (``SKETCH_COLUMNS`` tuples) and one segment of their postings
+    (sorted by hash)."""
+    insert_rows(session, "dsi_sketches", SKETCH_COLUMNS, rows)
     if len(hashes) == 0:
         return 0
     session.execute(insert(DSISketchSegment.__table__), [{
@@ -347,12 +345,16 @@ def _arrays(hashes: bytes, sequence_ids: bytes) -> tuple[np.ndarray, np.ndarray]
 
 
 def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted runs into one sorted run (a stable sort merges presorted runs in linear passes)."""
+    """Sorted runs into one sorted run (a stable sort merges presorted runs in linear passes;
+    for 27 million postings in 100 runs it takes ~2 s and ~1 GB at its peak, which is what
+    ``compact`` saves a new process: one run is used as it is)."""
+    parts = [part for part in parts if len(part[0])] or parts[:1]
     if len(parts) == 1:
         return parts[0]
     hashes = np.concatenate([h for h, _ in parts])
     order = np.argsort(hashes, kind="stable")
-    return hashes[order], np.concatenate([i for _, i in parts])[order]
+    hashes = hashes[order]
+    return hashes, np.concatenate([i for _, i in parts])[order]
 
 
 @dataclass(frozen=True)
