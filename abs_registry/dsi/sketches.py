@@ -10,10 +10,11 @@ all. A hash is kept when it falls in the lowest 1/SCALED of the 64-bit range (Fr
 a k-mer holding an ambiguity code (N, R, ...) is skipped. The same rule applies to every
 sequence and query, so shared kept hashes estimate shared k-mers without bias.
 
-Why not sourmash. It was used first; its per-sequence Python API hashed ~2-5 Mbp/s and its
-import alone cost ~4 s and ~30 MB in every process. The rule above is the same FracMinHash
-(different hash function, same sampling), computed in numpy over whole batches of sequences
-at once, at tens of Mbp/s. Its sensitivity is the one documented below, and
+Why not sourmash. It was used first; called per sequence (100,000 calls for a 100 MB file)
+it was the slowest step of registration after the inserts, and importing it took seconds
+and tens of MB in every process. The rule above is the same FracMinHash (a different hash
+function, the same sampling), computed in numpy over whole batches of sequences at once:
+~60 Mbp per CPU second (bench/dsi_ingest.py). Its sensitivity is the one documented below, and
 tests/test_dsi_tracing.py checks it (mutated pieces traced, random sequences not; and the
 hashes equal a plain per-k-mer reference implementation of the rule).
 
