@@ -211,6 +211,28 @@ def test_index_holds_registered_sequences_only(world, session):
     assert (sketch.ksize, sketch.scaled, sketch.alphabet) == (31, 10, "nucleotide")
 
 
+def test_repeated_kmers_are_counted_once_per_sequence(world, session):
+    """A k-mer repeated within a sequence is one posting; one shared by two sequences is one
+    posting for each (the batch hashing sorts them apart)."""
+    member = world.member()
+    rng = random.Random("repeats")
+    block = random_dna(rng, 800)
+    records = {"twice": block + random_dna(rng, 300) + block,
+               "shares": random_dna(rng, 400) + block, "alone": random_dna(rng, 900)}
+    declare_sequences(world, member, records)
+    ids = dict(session.execute(select(DSISequence.identifier, DSISequence.id)).all())
+    counts = dict(session.execute(select(sketches.DSISketch.sequence_id,
+                                         sketches.DSISketch.hash_count)).all())
+    for name, residues in records.items():
+        assert counts[ids[name]] == len(sketches.sketch(residues, sketches.NUCLEOTIDE))
+    total = session.scalar(select(func.sum(sketches.DSISketchSegment.postings)))
+    assert total == sum(counts.values())
+    shared = sketches.sketch(block, sketches.NUCLEOTIDE)
+    hashes, owners = sketches.lookup(session, shared)
+    assert sorted(set(owners.tolist())) == sorted([ids["twice"], ids["shares"]])
+    assert len(hashes) == 2 * len(shared)
+
+
 def test_reindex_fills_in_sequences_registered_without_a_sketch(world, session, app):
     member = world.member()
     rng = random.Random("reindex")
