@@ -79,6 +79,8 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.auth import identity
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
+    from abs_registry.dsi.trace_views import bp as dsi_trace_bp
+    from abs_registry.dsi.views import bp as dsi_bp
     from abs_registry.movements.views import bp as movements_bp
     from abs_registry.notifications.views import bp as notifications_bp
     from abs_registry.obligations.views import bp as obligations_bp
@@ -97,17 +99,20 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
 
     translog_api.init_app(app, api.init_app(app))
     for name in list(app.blueprints):
-        if name in {"auth_api", "declarations_api", "applications_api", "tk_api",
+        if name in {"auth_api", "declarations_api", "applications_api", "tk_api", "dsi_api",
                     "permits_api", "obligations_api", "movements_api", "api_docs"}:
             csrf.exempt(app.blueprints[name])
+    csrf.exempt(app.blueprints["dsi_trace_api"])
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(declarations_bp)
+    app.register_blueprint(dsi_bp)
     app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(obligations_bp)
     app.register_blueprint(tk_bp)
     app.register_blueprint(movements_bp)
+    app.register_blueprint(dsi_trace_bp)
     app.register_blueprint(well_known)
     app.register_blueprint(permits_bp)
     errors.register(app)

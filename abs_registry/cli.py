@@ -190,6 +190,60 @@ def declarations_import(file: Path, org_name, status, declarant_email):
                f"{report.last_reference}")
 
 
+@click.group("dsi", help="Sequences declared with DSI.")
+def dsi_group():
+    pass
+
+
+@dsi_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--declaration", "reference", required=True,
+              help="reference of a draft or returned DSI declaration")
+@click.option("--as", "declarant_email", default=None,
+              help="e-mail of the member adding them (default: who created the declaration)")
+@with_appcontext
+def dsi_import(file: Path, reference, declarant_email):
+    """Add the sequences of FILE (FASTA or GenBank, also gzip) to a DSI declaration.
+
+    The bar counts the bytes read; one bad record refuses the whole file.
+    """
+    import sys
+
+    from sqlalchemy import select
+    from tqdm import tqdm
+
+    from abs_registry.auth.models import User
+    from abs_registry.declarations.models import Declaration
+    from abs_registry.dsi.service import SequenceService
+    from abs_registry.web.context import sequence_limits
+
+    settings = _ext().settings
+    with _session() as session:
+        decl = session.scalar(select(Declaration).where(Declaration.reference == reference))
+        if decl is None:
+            raise click.ClickException(f"declaration {reference} not found")
+        actor = (session.scalar(select(User).where(User.email == declarant_email))
+                 if declarant_email else decl.created_by)
+        if actor is None:
+            raise click.ClickException(f"no user {declarant_email}")
+        service = SequenceService(session, sequence_limits(settings),
+                                  country=settings.reference_country)
+        with file.open("rb") as stream, tqdm(total=file.stat().st_size, unit="B",
+                                             unit_scale=True, file=sys.stderr,
+                                             mininterval=0.5) as bar:
+            try:
+                upload = service.upload(actor, reference, stream, file.name,
+                                        on_progress=bar.update)
+            except DomainError as exc:
+                bar.close()
+                messages = getattr(exc, "errors", {}).get("file") or [
+                    f"{exc.field}: {exc.message}"]
+                raise click.ClickException(
+                    "\n".join([*messages, "nothing was imported"])) from None
+    click.echo(f"added {upload.sequence_count} sequences ({upload.total_residues} residues) "
+               f"from {upload.filename} to {reference}")
+
+
 @click.group("demo", help="Demonstration data.")
 def demo_group():
     pass
@@ -410,13 +464,31 @@ def obligations_daily(today, batch):
                            progress=bar.update, total=lambda n: bar.reset(total=n))
     click.echo(f"{day.isoformat()}: {report.due} fell due, {report.overdue} became overdue, "
                f"{report.notified} notification(s), in {report.seconds:.1f} s")
+@click.command("dsi-reindex")
+@click.option("--compact", is_flag=True,
+              help="Also merge the index's segments into one (faster process start).")
+@with_appcontext
+def dsi_reindex(compact):
+    """Add registered sequences that have no tracing sketch yet to the index (after an
+    upgrade, or a restore without the index); safe to run at any time."""
+    from abs_registry.db import unit_of_work
+    from abs_registry.dsi import sketches
+
+    with _session() as session, unit_of_work(session):
+        added = sketches.index_missing(session)
+    click.echo(f"indexed {added} sequence{'' if added == 1 else 's'}")
+    if compact:
+        with _session() as session, unit_of_work(session):
+            merged = sketches.compact(session)
+        click.echo(f"merged {merged} index segment{'' if merged == 1 else 's'} into one")
 
 
 def register_commands(app) -> None:
     for command in (db_group, orgs_group, users_group, keylist_group, declarations_group,
-                    demo_group, audit_group, log_group, notifications_group, keys_group, verify,
-                    obligations_group, serve):
+                    dsi_group, demo_group, audit_group, log_group, notifications_group, keys_group,
+                    verify, obligations_group, serve):
         app.cli.add_command(command)
+    app.cli.add_command(dsi_reindex)
 
 
 def main() -> None:

@@ -74,6 +74,10 @@ class Settings:
     cali_fund_profit_threshold: Decimal = Decimal("5000000")
     cali_fund_min_exceeded: int = 2
     cali_fund_years: int = 3
+    # Sequence files declared with DSI (dsi/ingest.py): as sent, once decompressed, records.
+    dsi_upload_max_bytes: int = 512 * 1024 * 1024
+    dsi_decompressed_max_bytes: int = 4096 * 1024 * 1024
+    dsi_max_sequences_per_file: int = 1_000_000
     # Private signing keys live here as 0600 files, never in the database or the repository.
     signing_key_dir: Path | None = None
     authority_name: str = "Ministry of Ecology and Environment of the People's Republic of China"
@@ -102,6 +106,11 @@ class Settings:
             mail_from=os.environ.get("ABS_MAIL_FROM", "abs-registry@localhost"),
             public_url=os.environ.get("ABS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
             **_obligation_settings(),
+            dsi_upload_max_bytes=int(os.environ.get("ABS_DSI_UPLOAD_MAX_MB", "512")) * 2**20,
+            dsi_decompressed_max_bytes=int(
+                os.environ.get("ABS_DSI_DECOMPRESSED_MAX_MB", "4096")) * 2**20,
+            dsi_max_sequences_per_file=int(
+                os.environ.get("ABS_DSI_MAX_SEQUENCES_PER_FILE", "1000000")),
         )
         if os.environ.get("ABS_SIGNING_KEY_DIR"):
             values["signing_key_dir"] = Path(os.environ["ABS_SIGNING_KEY_DIR"])

@@ -173,3 +173,22 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         raise
     finally:
         session.info["uow_depth"] = depth
+
+
+def insert_rows(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert many plain rows through the driver, in the session's transaction: PostgreSQL by
+    COPY, SQLite by one executemany. For bulk data only (sequences, index rows): the values
+    must already be what the column stores (enum values, JSON as text), since SQLAlchemy's
+    per-value processing, skipped here, cost as much as parsing a sequence file did."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})", rows)

@@ -24,6 +24,8 @@ from abs_registry.declarations.models import (  # noqa: F401
     RegisterEntry,
     TKRecord,
 )
+from abs_registry.dsi.models import DSISequence, DSIUpload  # noqa: F401
+from abs_registry.dsi.sketches import DSISketch, DSISketchSegment  # noqa: F401  (also joins the registration hook)
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
 from abs_registry.movements.models import (  # noqa: F401
     CheckpointCommunique,

@@ -180,6 +180,36 @@ def may_see_review_queue(actor: User | None) -> bool:
     return actor is not None and actor.active and actor.is_official
 
 
+# --- sequences declared with DSI ------------------------------------------------------------
+
+SEQUENCE_UPLOAD_STATES = frozenset({Status.DRAFT, Status.RETURNED})
+
+
+def may_upload_sequences(actor: User | None, decl: Declaration) -> bool:
+    """The declarant adds sequence files while the DSI declaration is theirs to change."""
+    return (decl.kind == Kind.DSI and decl.status in SEQUENCE_UPLOAD_STATES
+            and is_declarant(actor, decl))
+
+
+def may_view_sequences(actor: User | None, decl: Declaration) -> bool:
+    """The residues themselves: the declaring organization and officials who may see the
+    record; everyone else only once it is public and registered. (Fingerprints are shown to
+    whoever may see the declaration.)"""
+    if not can_view(actor, decl):
+        return False
+    if actor is not None and actor.active and (
+            actor.organization_id == decl.organization_id or actor.is_official):
+        return True
+    return decl.visibility is Visibility.PUBLIC and decl.status is Status.REGISTERED
+
+
+def require_view_sequences(actor: User | None, decl: Declaration) -> None:
+    if not may_view_sequences(actor, decl):
+        raise PermissionDenied(
+            N_("only the declaring organization and officials may see these sequences until "
+               "the declaration is registered"), rule="sequences")
+
+
 # --- access applications -------------------------------------------------------------------
 # Imported lazily by type only: applications depend on declarations, not the other way round.
 
@@ -474,3 +504,19 @@ def require_checkpoint_officer(actor: User | None) -> None:
     if not is_checkpoint_officer(actor):
         raise PermissionDenied(N_("only checkpoint officers may confirm or stop a movement"),
                                rule="role")
+# --- tracing sequences ---------------------------------------------------------------------
+
+def may_trace(actor: User | None) -> bool:
+    """Who may trace sequences back to the register: officials (the competent authority and,
+    until a checkpoint role exists, checkpoint officers, who sit in authorities) and
+    declarants of DSI (members of enterprises and research institutes), checking their own
+    material. What each sees of a hit is still decided by ``can_view``."""
+    return actor is not None and actor.active and (
+        actor.is_official or actor.role is DECLARANT_ROLE[Kind.DSI])
+
+
+def require_trace(actor: User | None) -> None:
+    if not may_trace(actor):
+        raise PermissionDenied(
+            N_("only officials, checkpoint officers and members of enterprises or research "
+               "institutes may trace sequences"), rule="role")

@@ -28,6 +28,7 @@ from abs_registry.declarations.models import (
     TKRecord,
     Visibility,
 )
+from abs_registry.dsi import events as dsi_events
 from abs_registry.errors import Conflict, InvalidTransition, StaleVersion, ValidationError
 from abs_registry.i18n_marker import N_
 from abs_registry.references import next_reference, unguessable_reference
@@ -242,6 +243,7 @@ class DeclarationService:
                 tk.copy_children(old, new)
             self.session.add(new)
             self.session.flush()
+            dsi_events.declaration_amended(self.session, old, new)
             audit.record(self.session, actor=actor, subject_type="declaration",
                          subject_id=new.id, subject_ref=new.reference, action="create",
                          to_state=Status.DRAFT.value,
@@ -301,6 +303,7 @@ class DeclarationService:
             self.session.flush()
             if decl.visibility in LISTED:
                 search.index(self.session, decl)
+            dsi_events.declaration_registered(self.session, decl)
             if decl.supersedes_id is not None:
                 self._supersede(actor, decl)
         audit.record(self.session, actor=actor, subject_type="declaration",

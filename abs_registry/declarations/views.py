@@ -16,6 +16,7 @@ from abs_registry.auth.models import Organization, OrgKind
 from abs_registry.declarations import schemas as s
 from abs_registry.declarations import search
 from abs_registry.declarations.models import Declaration, Kind
+from abs_registry.dsi.section import section
 from abs_registry.errors import StaleVersion, ValidationError
 from abs_registry.tk import views as tk_forms
 from abs_registry.tk.labels import LABELS as TK_LABELS
@@ -73,9 +74,14 @@ def new(kind_path: str):
     if request.method == "GET":
         return _render_form(kind_path, {}, {})
     values = dict(request.form)
+    upload = request.files.get("file") if kind is Kind.DSI else None
     try:
         values, data = _read(kind, schema(), list_fields)
-        decl = service.create(context.actor(), kind, data)
+        if upload is not None and upload.filename:  # a DSI record and its sequences at once
+            decl = context.sequences().declare_with_sequences(
+                context.actor(), data, upload.stream, upload.filename)
+        else:
+            decl = service.create(context.actor(), kind, data)
     except ValidationError as exc:
         return _render_form(kind_path, values, forms.errors_of(exc), status=422)
     if request.form.get("intent") == "submit":
@@ -141,16 +147,24 @@ def _tk_parts(decl: Declaration) -> dict:
 
 @bp.get("/declarations/<reference>")
 def show(reference: str):
-    service = context.declarations()
-    decl = service.get(context.actor(), reference)
+    return render_show(reference)
+
+
+def render_show(reference: str, errors: dict | None = None, failed_action: str | None = None,
+                status: int = 200):
+    """The declaration's page, with a failed form's messages where that form is."""
+    service, actor = context.declarations(), context.actor()
+    decl = service.get(actor, reference)
+    kind_path = PATH_OF_KIND[Kind(decl.kind)]
     return render_template(
-        "declarations/show.html",
-        decl=decl,
-        history=service.history(context.actor(), reference),
-        allowed=service.allowed_actions(context.actor(), decl),
-        errors={},
-        **_tk_parts(decl),
-    )
+        "declarations/show.html", decl=decl,
+        details=FORMS[kind_path][2]().dump(decl),
+        history=service.history(actor, reference),
+        allowed=service.allowed_actions(actor, decl),
+        sequences=section(context.sequences(), actor, decl,
+                          request.args.get("sequences_page", 1, type=int)),
+        errors=errors or {}, failed_action=failed_action, **_tk_parts(decl),
+    ), status
 
 
 @bp.post("/declarations/<reference>/act/<action>")
@@ -162,13 +176,7 @@ def act(reference: str, action: str):
                            request.form.get("comment"),
                            int(request.form["version"]) if request.form.get("version") else None)
     except ValidationError as exc:
-        decl = service.get(context.actor(), reference)
-        return render_template(
-            "declarations/show.html", decl=decl,
-            history=service.history(context.actor(), reference),
-            allowed=service.allowed_actions(context.actor(), decl),
-            errors=forms.errors_of(exc), failed_action=action, **_tk_parts(decl),
-        ), 422
+        return render_show(reference, forms.errors_of(exc), action, 422)
     flash(_("Done: %(action)s.", action=labels.label(action)))
     return redirect(url_for("declarations.show", reference=reference))
 

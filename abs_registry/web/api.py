@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
-from flask import request
+from flask import current_app, request
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 from marshmallow import Schema, fields
@@ -16,13 +16,27 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 UPLOAD_ENDPOINTS = frozenset({"applications_api.upload_attachment", "applications.attach",
                               "obligations_api.upload_attachment",
                               "obligations.record_payment", "obligations.add_evidence",
-                              "tk_api.upload_attachment", "tk.attach"})
+                              "tk_api.upload_attachment", "tk.attach",
+                              "dsi_trace_api.trace", "dsi_trace.trace"})
 UPLOAD_LIMIT = 11 * 1024 * 1024  # an attachment of 10 MB and its envelope
+# Sequence files may be as large as the setting allows; the envelope margin lets a file just
+# over the limit reach the reader, which refuses it with a message naming the file.
+SEQUENCE_UPLOAD_ENDPOINTS = frozenset({"dsi_api.upload_sequences", "dsi.upload"})
+ENVELOPE = 1024 * 1024
+
+
+def _is_sequence_upload() -> bool:
+    return request.endpoint in SEQUENCE_UPLOAD_ENDPOINTS or (
+        request.endpoint == "declarations.new" and (request.view_args or {}).get("kind_path")
+        == "dsi")
 
 
 def allow_uploads() -> None:
     if request.endpoint in UPLOAD_ENDPOINTS:
         request.max_content_length = UPLOAD_LIMIT
+    elif _is_sequence_upload():
+        settings = current_app.extensions["abs"].settings
+        request.max_content_length = settings.dsi_upload_max_bytes + ENVELOPE
 
 
 class ErrorOut(Schema):
@@ -45,7 +59,8 @@ class RegistryApi(Api):
 
 def require_json_body() -> None:
     """Refuse bodies that are not JSON, instead of reading them as an empty object."""
-    if not request.path.startswith("/api/") or request.endpoint in UPLOAD_ENDPOINTS:
+    if not request.path.startswith("/api/") or request.endpoint in (
+            UPLOAD_ENDPOINTS | SEQUENCE_UPLOAD_ENDPOINTS):
         return
     has_body = request.method in {"POST", "PUT", "PATCH"} and request.content_length
     if has_body and not request.is_json:
@@ -74,14 +89,17 @@ def init_app(app) -> Api:
     from abs_registry.applications.api import blp as applications_blp
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
+    from abs_registry.dsi.api import blp as dsi_blp
+    from abs_registry.dsi.trace_api import blp as dsi_trace_blp
     from abs_registry.movements.api import blp as movements_blp
     from abs_registry.obligations.api import blp as obligations_blp
     from abs_registry.permits.api import blp as permits_blp
     from abs_registry.tk.api import blp as tk_blp
 
-    for blp in (auth_blp, declarations_blp, applications_blp, tk_blp, permits_blp,
+    for blp in (auth_blp, declarations_blp, applications_blp, tk_blp, dsi_blp, permits_blp,
                 obligations_blp, movements_blp):
         api.register_blueprint(blp)
+    api.register_blueprint(dsi_trace_blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)
 

@@ -11,7 +11,10 @@ from abs_registry.applications.service import ApplicationService
 from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
+from abs_registry.config import Settings
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.dsi.ingest import Limits
+from abs_registry.dsi.service import SequenceService
 from abs_registry.movements.checkpoints import CheckpointService
 from abs_registry.movements.service import MovementService
 from abs_registry.movements.uses import UseService
@@ -64,6 +67,16 @@ def attachments() -> AttachmentService:
 def tk() -> TKService:
     ext = current_app.extensions["abs"]
     return TKService(db(), ext.settings.instance_path / "attachments")
+def sequence_limits(settings: Settings) -> Limits:
+    return Limits(max_bytes=settings.dsi_upload_max_bytes,
+                  max_decompressed_bytes=settings.dsi_decompressed_max_bytes,
+                  max_sequences=settings.dsi_max_sequences_per_file)
+
+
+def sequences() -> SequenceService:
+    settings = current_app.extensions["abs"].settings
+    return SequenceService(db(), sequence_limits(settings),
+                           country=settings.reference_country)
 def permits() -> PermitService:
     ext = current_app.extensions["abs"]
     s = ext.settings

@@ -1,0 +1,1 @@
+"""Digital sequence information: sequence files declared with a DSI record, and their tracing."""
