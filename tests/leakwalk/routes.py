@@ -21,11 +21,12 @@ from abs_registry.declarations.schemas import REFERENCE
 
 # Routes the walk leaves out, each with its reason. Nothing else is skipped.
 EXCLUDED: dict[str, str] = {}
-# Fixed values for parameters that name no record.
+# Fixed values for parameters that name no record: (values, values naming nothing).
 FIXED = {
-    "kind_path": ["traditional-knowledge", "genetic-resource", "dsi", "nothing-here"],
-    "filename": ["style.css"],  # the static folder
-    "path": ["swagger-ui.css"],  # the API docs' static files
+    ("*", "kind_path"): (["traditional-knowledge", "genetic-resource", "dsi"],
+                         ["nothing-here"]),
+    ("static", "filename"): (["style.css"], []),
+    ("docs", "path"): (["swagger-ui.css"], []),
 }
 MISSING_ID = 2**31 - 1  # the largest id the converters accept; never issued in a walk
 WALK_TEXT = "Walked by the leak test, plainly."
@@ -63,35 +64,57 @@ class Call:
                     tuple(new if r == old else r for r in self.refs))
 
 
+def collection(rule: Rule) -> str:
+    """What a route's parameters name things in: its first path segment after ``/api/v1``
+    (``/api/v1/permits/<number>`` and ``/permits/<number>/amend`` are both ``permits``)."""
+    segments = [s for s in rule.rule.split("/") if s and s not in ("api", "v1")]
+    return segments[0] if segments else ""
+
+
 @dataclass
 class Fill:
-    """What the walker knows to put in a route's parameters."""
+    """What the walker knows to put in a route's parameters.
 
-    tk_refs: list[str]
-    missing_tk: str
-    app_refs: list[str]
-    missing_app: str
-    consent_ids: list[int]
-    token_ids: list[int]
+    ``known[(collection, name)]`` (or ``known[("*", name)]`` for a name that means the same
+    in every collection) is a pair: the planted values, and values that name nothing (a
+    reference never issued, an id past the end). A parameter without planted values cannot be
+    filled, and fails the walk: a route the walk cannot reach is not a route it covers.
+    """
+
+    known: dict[tuple[str, str], tuple[list, list]]
     actions: list[str]
 
-    def values(self, rule: Rule, name: str) -> list | None:
+    def values(self, rule: Rule, name: str) -> tuple[list, list] | None:
         converter = rule._converters.get(name)
         if isinstance(converter, AnyConverter):
-            return sorted(converter.items)
-        if name == "reference":
-            if "application" in rule.endpoint:
-                return [*self.app_refs, self.missing_app]
-            return [*self.tk_refs, self.missing_tk]
+            return sorted(converter.items), []
         if name == "action":
-            return self.actions
-        if name == "consent_id":
-            return [*self.consent_ids, MISSING_ID]
-        if name == "token_id":
-            return [*self.token_ids, MISSING_ID]
-        if name == "attachment_id":
-            return [1, MISSING_ID]
-        return FIXED.get(name)
+            return self.actions, []
+        found = self.known.get((collection(rule), name)) or self.known.get(("*", name))
+        if found is None or not found[0]:
+            return None
+        return found
+
+
+def verify_calls(permits: list) -> list[Call]:
+    """Verification as a verifier asks it: the page with the QR code's URL, a pasted JWS or
+    number, and the API with either (all answer without an account)."""
+    calls = []
+    for permit in permits:
+        number, version, jws = permit.number, str(permit.version), permit.jws
+        calls += [
+            Call("/verify", "permits.verify", "GET", "/verify",
+                 query={"permit": number, "v": version}),
+            Call("/verify", "permits.verify", "POST", "/verify", body={"q": jws},
+                 body_kind="form"),
+            Call("/verify", "permits.verify", "POST", "/verify",
+                 body={"q": number, "v": version}, body_kind="form"),
+            Call("/api/v1/verify", "permits_api.verify", "POST", "/api/v1/verify",
+                 body={"jws": jws}, body_kind="json"),
+            Call("/api/v1/verify", "permits_api.verify", "POST", "/api/v1/verify",
+                 body={"number": number, "version": int(version)}, body_kind="json"),
+        ]
+    return calls
 
 
 def all_actions(app: Flask) -> list[str]:
@@ -105,7 +128,12 @@ def openapi_path(rule: str) -> str:
 
 
 def plan(app: Flask, fill: Fill, spec: dict) -> tuple[list[Call], list[str]]:
-    """Every (route, method, parameter values) to send; and the routes it could not fill."""
+    """Every (route, method, parameter values) to send; and the routes it could not fill.
+
+    Planted values are combined in full (a grant id under every record's reference asks
+    whether one record's grant answers through another); a value naming nothing is sent once
+    per route, with the first planted value of every other parameter.
+    """
     calls, unfillable = [], []
     adapter = app.url_map.bind("localhost")
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
@@ -115,11 +143,15 @@ def plan(app: Flask, fill: Fill, spec: dict) -> tuple[list[Call], list[str]]:
         if missing := [n for n, v in choices.items() if not v]:
             unfillable.append(f"{rule.rule} ({rule.endpoint}): cannot fill {missing}")
             continue
+        combos = [dict(zip(choices, c, strict=True))
+                  for c in product(*(planted for planted, _ in choices.values()))]
+        first = {name: planted[0] for name, (planted, _) in choices.items()}
+        combos += [{**first, name: value} for name, (_, absent) in choices.items()
+                   for value in absent]
         for method in sorted(rule.methods - IGNORED_METHODS):
             operation = spec.get("paths", {}).get(openapi_path(rule.rule), {}).get(
                 method.lower())
-            for combo in product(*choices.values()):
-                values = dict(zip(choices, combo, strict=True))
+            for values in combos:
                 path = adapter.build(rule.endpoint, values, method=method)
                 # building by endpoint may pick a sibling rule; keep only this rule's URLs
                 if adapter.match(path, method=method, return_rule=True)[0] is not rule:
