@@ -79,6 +79,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     from abs_registry.auth import identity
     from abs_registry.auth.views import bp as auth_bp
     from abs_registry.declarations.views import bp as declarations_bp
+    from abs_registry.movements.views import bp as movements_bp
     from abs_registry.notifications.views import bp as notifications_bp
     from abs_registry.obligations.views import bp as obligations_bp
     from abs_registry.permits.api import well_known
@@ -97,7 +98,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     translog_api.init_app(app, api.init_app(app))
     for name in list(app.blueprints):
         if name in {"auth_api", "declarations_api", "applications_api", "tk_api",
-                    "permits_api", "obligations_api", "api_docs"}:
+                    "permits_api", "obligations_api", "movements_api", "api_docs"}:
             csrf.exempt(app.blueprints[name])
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth_bp)
@@ -106,6 +107,7 @@ def _register_web(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(obligations_bp)
     app.register_blueprint(tk_bp)
+    app.register_blueprint(movements_bp)
     app.register_blueprint(well_known)
     app.register_blueprint(permits_bp)
     errors.register(app)

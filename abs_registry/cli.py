@@ -99,9 +99,12 @@ def users_group():
 @click.option("--tk-clearance", is_flag=True, help="official may see confidential TK")
 @click.option("--prior-art-search", is_flag=True,
               help="may look up restricted TK as prior art (patent examiners)")
+@click.option("--checkpoint-officer", is_flag=True,
+              help="official of a checkpoint (customs): confirms or stops movements, no reviews")
 @click.password_option("--password", envvar="ABS_NEW_PASSWORD")
 @with_appcontext
 def users_create(email, display_name, org_name, role, level, tk_clearance, prior_art_search,
+                 checkpoint_officer,
                  password):
     from sqlalchemy import select
 
@@ -116,10 +119,12 @@ def users_create(email, display_name, org_name, role, level, tk_clearance, prior
                 None, email=email, display_name=display_name, password=password,
                 organization=org, role=Role(role) if role else None,
                 official_level=OfficialLevel(level) if level else None,
-                tk_clearance=tk_clearance, prior_art_search=prior_art_search)
+                tk_clearance=tk_clearance, prior_art_search=prior_art_search,
+                checkpoint_officer=checkpoint_officer)
         except DomainError as exc:
             _fail(exc)
-        click.echo(f"user {user.id}: {user.email} ({user.role.value})")
+        click.echo(f"user {user.id}: {user.email} ({user.role.value}"
+                   f"{', checkpoint officer' if user.checkpoint_officer else ''})")
 
 
 @click.group("keylist", help="The key regulatory list of biological genetic resources.")

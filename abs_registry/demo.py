@@ -21,6 +21,9 @@ from abs_registry.db import unit_of_work
 from abs_registry.declarations import keylist, schemas
 from abs_registry.declarations.models import Kind
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.movements.checkpoints import CheckpointService
+from abs_registry.movements.schemas import MovementIn
+from abs_registry.movements.service import MovementService
 from abs_registry.obligations.service import ObligationService
 from abs_registry.permits.keys import KeyRing
 from abs_registry.permits.service import PermitService
@@ -35,6 +38,7 @@ ACCOUNTS = [
     ("community@demo.abs-registry.cn", "Yan Kham", "community steward: declares TK"),
     ("official@demo.abs-registry.cn", "Wang Fang", "national official with TK clearance"),
     ("provincial@demo.abs-registry.cn", "Chen Jie", "provincial official"),
+    ("customs@demo.abs-registry.cn", "Zhao Lei", "checkpoint officer at customs"),
 ]
 
 
@@ -100,6 +104,11 @@ def _load(session: Session, passwords: Passwords, keys: KeyRing | None = None) -
     provincial = accounts.create_user(None, email=ACCOUNTS[4][0], display_name=ACCOUNTS[4][1],
                                       password=PASSWORD, organization=province,
                                       role=Role.OFFICIAL, official_level=OfficialLevel.PROVINCIAL)
+    customs = accounts.create_organization(None, "Kunming Changshui Airport Customs",
+                                           OrgKind.AUTHORITY, "530100")
+    officer = accounts.create_user(None, email=ACCOUNTS[5][0], display_name=ACCOUNTS[5][1],
+                                   password=PASSWORD, organization=customs, role=Role.OFFICIAL,
+                                   checkpoint_officer=True)
     accounts.create_user(None, email="admin@demo.abs-registry.cn", display_name="Registry admin",
                          password=PASSWORD, organization=None, role=Role.ADMIN)
     keylist.import_list(session, None, KEY_LIST.read_text(encoding="utf-8"))
@@ -213,6 +222,7 @@ def _load(session: Session, passwords: Passwords, keys: KeyRing | None = None) -
     if keys is not None:
         permit = _permit(session, keys, national, approved)
         _obligations(session, member, permit)
+        _movements(session, member, officer, permit)
     return True
 
 
@@ -225,6 +235,22 @@ def _obligations(session: Session, member, permit) -> None:
         "reference": "ICBC 2026-0417-88"})
     service.add_evidence(member, owed["training"].reference, {
         "text": "Two villagers trained in seed drying and cold storage, 12-16 May."})
+
+
+def _movements(session: Session, member, officer, permit) -> None:
+    """Two exits under the demo permit: one confirmed by customs, one waiting for it."""
+    movements = MovementService(session)
+    common = dict(permit=permit.number, direction="exit", unit="items", origin_country="CN",
+                  destination_country=permit.exits[0].destination_country,
+                  recipient=permit.exits[0].recipient, material=permit.exits[0].resource.reference,
+                  carrier="China Post EMS", port="Kunming Changshui International Airport")
+    first = movements.record(member, MovementIn().load(dict(
+        common, quantity="8", planned_date="2026-12-01",
+        customs_declaration="530120260001234567")))
+    CheckpointService(session).decide(officer, first.reference, "confirm",
+                                      persons_at_checkpoint="Li Wei, Yunnan Herbal Biotech")
+    movements.record(member, MovementIn().load(dict(common, quantity="5",
+                                                    planned_date="2027-02-15")))
 
 
 def _permit(session: Session, keys: KeyRing, official, application):

@@ -25,6 +25,11 @@ from abs_registry.declarations.models import (  # noqa: F401
     TKRecord,
 )
 from abs_registry.idempotency.models import IdempotencyRecord  # noqa: F401
+from abs_registry.movements.models import (  # noqa: F401
+    CheckpointCommunique,
+    Movement,
+    UseChange,
+)
 from abs_registry.notifications.models import Notification  # noqa: F401
 from abs_registry.obligations.models import (  # noqa: F401
     CaliFundReturn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from abs_registry.db import Base, UTCDateTime, str_enum, utcnow
@@ -73,6 +73,10 @@ class User(Base):
     # May look up restricted TK for prior art (a patent examiner) without being an official;
     # set only by the administrator's CLI. Officials may always look up prior art.
     prior_art_search: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Customs and other checkpoints: officials who confirm or stop movements of material
+    # (movements/checkpoints.py). A flag, like tk_clearance, rather than a role of its own.
+    checkpoint_officer: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
     locale: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -81,11 +85,13 @@ class User(Base):
 
     @property
     def is_official(self) -> bool:
-        return self.role is Role.OFFICIAL
+        """An official of the competent authority. A checkpoint officer (customs) is an
+        official of a checkpoint authority and does checkpoint work only: no reviews."""
+        return self.role is Role.OFFICIAL and not self.checkpoint_officer
 
     @property
     def is_national_official(self) -> bool:
-        return self.role is Role.OFFICIAL and self.official_level is OfficialLevel.NATIONAL
+        return self.is_official and self.official_level is OfficialLevel.NATIONAL
 
 
 class ApiToken(Base):

@@ -414,3 +414,63 @@ def require_cali_fund_filer(actor: User | None) -> None:
     if not may_file_cali_fund_return(actor):
         raise PermissionDenied(N_("only members of an enterprise or research institute file "
                                   "figures for the Cali Fund"), rule="role")
+# --- movements of material under a permit, and checkpoints ---------------------------------
+# A permit's movements are its holder's business: the holder's organization, officials and
+# checkpoint officers see them; to anyone else the permit's movements do not exist (404).
+
+
+def is_checkpoint_officer(actor: User | None) -> bool:
+    return actor is not None and actor.active and actor.checkpoint_officer
+
+
+def is_permit_holder(actor: User | None, permit) -> bool:
+    """A member of the organization the permit was issued to: records its movements."""
+    return (
+        actor is not None
+        and actor.active
+        and actor.role is Role.MEMBER
+        and actor.organization_id == permit.holder_org_id
+    )
+
+
+def can_view_movements(actor: User | None, permit) -> bool:
+    if actor is None or not actor.active:
+        return False
+    return (actor.organization_id == permit.holder_org_id or actor.is_official
+            or is_checkpoint_officer(actor))
+
+
+def require_view_movements(actor: User | None, permit):
+    if permit is None or not can_view_movements(actor, permit):
+        raise NotFound("permit")
+    return permit
+
+
+def require_can_record_movements(actor: User | None) -> None:
+    if actor is None or not actor.active or actor.role is not Role.MEMBER:
+        raise PermissionDenied(N_("only members of the organization holding the permit may "
+                                  "record movements of its material"), rule="role")
+
+
+def require_permit_holder(actor: User | None, permit) -> None:
+    require_view_movements(actor, permit)
+    if not is_permit_holder(actor, permit):
+        raise PermissionDenied(N_("only the permit holder may do this"), rule="holder")
+
+
+def may_use_checkpoint(actor: User | None) -> bool:
+    """Checkpoint officers act at the checkpoint; officials may look, to follow movements."""
+    return is_checkpoint_officer(actor) or (actor is not None and actor.active
+                                            and actor.is_official)
+
+
+def require_checkpoint_lookup(actor: User | None) -> None:
+    if not may_use_checkpoint(actor):
+        raise PermissionDenied(N_("only checkpoint officers and officials may look permits up "
+                                  "at the checkpoint"), rule="role")
+
+
+def require_checkpoint_officer(actor: User | None) -> None:
+    if not is_checkpoint_officer(actor):
+        raise PermissionDenied(N_("only checkpoint officers may confirm or stop a movement"),
+                               rule="role")

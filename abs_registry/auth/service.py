@@ -101,7 +101,7 @@ class AccountService:
                     organization: Organization | None, role: Role | None = None,
                     official_level: OfficialLevel | None = None,
                     tk_clearance: bool = False, locale: str | None = None,
-                    prior_art_search: bool = False) -> User:
+                    prior_art_search: bool = False, checkpoint_officer: bool = False) -> User:
         """actor None is the administrator's CLI or the self-registration of a new organization."""
         email = normalize_email(email)
         if not 3 <= len(email) <= 254 or "@" not in email:
@@ -118,6 +118,9 @@ class AccountService:
             official_level = OfficialLevel.PROVINCIAL
         if role is not Role.OFFICIAL:
             official_level = None
+            if checkpoint_officer:
+                raise ValidationError({"checkpoint_officer": [
+                    N_("only officials of a checkpoint authority may be checkpoint officers")]})
         if actor is not None and actor.role is not Role.ADMIN:
             self._require_may_add(actor, organization, role, tk_clearance or prior_art_search)
         # Hashing is slow on purpose: do it before the unit of work takes its write lock.
@@ -129,12 +132,13 @@ class AccountService:
                         password_hash=password_hash, role=role,
                         organization=organization, official_level=official_level,
                         tk_clearance=tk_clearance, prior_art_search=prior_art_search,
-                        locale=locale, active=True)
+                        locale=locale, active=True, checkpoint_officer=checkpoint_officer)
             self.session.add(user)
             self.session.flush()
             audit.record(self.session, actor=actor or user, subject_type="user",
                          subject_id=user.id, subject_ref=f"USER-{user.id}", action="create",
-                         data={"role": role.value, "organization_id": user.organization_id})
+                         data={"role": role.value, "organization_id": user.organization_id,
+                               **({"checkpoint_officer": True} if checkpoint_officer else {})})
         return user
 
     def _require_may_add(self, actor: User, organization: Organization | None, role: Role,

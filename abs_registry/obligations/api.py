@@ -204,7 +204,7 @@ def file_sales_report(data, reference):
            methods=["POST"])
 @login_required
 @blp.doc(security=BEARER)
-@blp.arguments(s.DecisionIn)
+@blp.arguments(s.ReceiptDecisionIn)
 @blp.response(200, s.ConfirmationOut)
 def decide(data, reference, items, item_id):
     """The beneficiary confirms receipt, or disputes it with a reason."""

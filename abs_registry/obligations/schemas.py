@@ -65,7 +65,7 @@ class MilestoneIn(_In):
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
-class DecisionIn(_In):
+class ReceiptDecisionIn(_In):
     confirm = fields.Boolean(required=True, metadata={
         "description": "true: received as recorded; false: disputed (give a reason)"})
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))

@@ -196,7 +196,7 @@ def report_milestone(reference: str):
 @login_required
 def decide(reference: str, items: str, item_id: int):
     def do():
-        _values, data = forms.read(s.DecisionIn())
+        _values, data = forms.read(s.ReceiptDecisionIn())
         context.obligations().decide_receipt(
             context.actor(), reference, "payment" if items == "payments" else "evidence",
             item_id, confirm=data["confirm"], reason=data["reason"])

@@ -74,12 +74,13 @@ def init_app(app) -> Api:
     from abs_registry.applications.api import blp as applications_blp
     from abs_registry.auth.api import blp as auth_blp
     from abs_registry.declarations.api import blp as declarations_blp
+    from abs_registry.movements.api import blp as movements_blp
     from abs_registry.obligations.api import blp as obligations_blp
     from abs_registry.permits.api import blp as permits_blp
     from abs_registry.tk.api import blp as tk_blp
 
     for blp in (auth_blp, declarations_blp, applications_blp, tk_blp, permits_blp,
-                obligations_blp):
+                obligations_blp, movements_blp):
         api.register_blueprint(blp)
     app.before_request(allow_uploads)
     app.before_request(require_json_body)

@@ -12,6 +12,9 @@ from abs_registry.attachments.service import AttachmentService
 from abs_registry.auth.models import User
 from abs_registry.auth.service import AccountService
 from abs_registry.declarations.service import DeclarationService
+from abs_registry.movements.checkpoints import CheckpointService
+from abs_registry.movements.service import MovementService
+from abs_registry.movements.uses import UseService
 from abs_registry.obligations.service import ObligationService
 from abs_registry.permits.service import PermitService
 from abs_registry.tk.service import TKService
@@ -71,3 +74,13 @@ def permits() -> PermitService:
 def obligations() -> ObligationService:
     s = current_app.extensions["abs"].settings
     return ObligationService(db(), s, country=s.reference_country)
+def movements() -> MovementService:
+    return MovementService(db(), country=current_app.extensions["abs"].settings.reference_country)
+
+
+def checkpoints() -> CheckpointService:
+    return CheckpointService(db(), country=current_app.extensions["abs"].settings.reference_country)
+
+
+def uses() -> UseService:
+    return UseService(db())
