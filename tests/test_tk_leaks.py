@@ -90,6 +90,9 @@ def test_confidential_tk_leaks_through_no_route_count_log_or_message(app, world,
     _scan_outbox(walker)
     _scan_mail(walker, app)
 
+    walked = {c.rule for c in calls}
+    print(f"leak walk: {len(walked)} routes, {len(reads) + len(writes)} planned reads and "
+          f"writes, {len(ROLES)} roles, {walker.sent} requests")
     assert not walker.findings, _report(walker.findings, walker.sent)
     _assert_the_walk_can_see(walker)
 
@@ -142,6 +145,8 @@ def _fill(app, cast, world, missing_tk) -> routes.Fill:
         ("obligations", "reference"): (cast.obligations, [f"CN-OBL-{year}-999999"]),
         ("obligations", "item_id"): (items, [missing]),
         ("obligations", "attachment_id"): (cast.obligation_attachment_ids, [missing]),
+        ("movements", "reference"): (cast.movements, [f"CN-MOV-{year}-999999"]),
+        ("communiques", "reference"): (cast.communiques, [f"CN-CPC-{year}-999999"]),
         ("*", "token_id"): ([insider_token.id], [missing]),
     }, actions=routes.all_actions(app))
 

@@ -29,7 +29,7 @@ from abs_registry.auth.models import OfficialLevel, OrgKind, Role
 from abs_registry.config import REPO_ROOT
 from abs_registry.db import utcnow
 from abs_registry.declarations import schemas
-from abs_registry.declarations.models import Kind, Status, Visibility
+from abs_registry.declarations.models import Kind, QuantityUnit, Status, Visibility
 from abs_registry.declarations.service import DeclarationService
 from abs_registry.obligations.models import Obligation
 from abs_registry.obligations.service import ObligationService
@@ -39,8 +39,8 @@ from tests.leakwalk import markers
 
 # Who walks, least privileged first: mutating requests are sent in this order, so a role
 # that may change a record does so only after every role that may not has tried.
-ROLES = ("anonymous", "outsider", "applicant", "grantee", "other_steward", "admin", "official",
-         "owner", "cleared")
+ROLES = ("anonymous", "outsider", "applicant", "grantee", "other_steward", "admin", "checkpoint",
+         "official", "owner", "cleared")
 
 
 @dataclass
@@ -69,6 +69,8 @@ class Cast:
     tk_attachment_ids: list[int] = field(default_factory=list)
     app_attachment_ids: list[int] = field(default_factory=list)
     obligation_attachment_ids: list[int] = field(default_factory=list)
+    movements: list[str] = field(default_factory=list)  # references
+    communiques: list[str] = field(default_factory=list)  # references
 
     def role_of(self, user_id: int) -> str | None:
         return next((r for r, u in self.users.items() if u.id == user_id), None)
@@ -85,6 +87,13 @@ def cast(world) -> Cast:
                                                  region="532801")),
         "owner": world.steward(owner_org),
         "official": world.official(OfficialLevel.PROVINCIAL),
+        # customs: confirms or stops movements under permits, writes the communiqués
+        "checkpoint": world.accounts.create_user(
+            None, email="officer@customs.example.cn", display_name="Checkpoint Officer",
+            password="correct horse battery staple",
+            organization=world.org(OrgKind.AUTHORITY, name="Walk Customs", region="530000"),
+            role=Role.OFFICIAL, official_level=OfficialLevel.PROVINCIAL,
+            checkpoint_officer=True),
         "cleared": world.official(OfficialLevel.NATIONAL, tk_clearance=True),
         "admin": world.admin(),
     }
@@ -280,7 +289,30 @@ def plant_permit(world, cast: Cast, name: str, applicant, tk: list[Record]) -> s
     cast.applications[name] = ref
     cast.permits.append(permit)
     _settle(world, cast, applicant, permit)
+    _move(world, cast, applicant, permit, resource.reference)
     return permit.number
+
+
+def _move(world, cast: Cast, holder, permit, material: str) -> None:
+    """Two exits under the permit: one confirmed at the checkpoint (a communiqué), one left
+    waiting for the checkpoint's decision."""
+    from abs_registry.movements.checkpoints import CheckpointService
+    from abs_registry.movements.models import Direction
+    from abs_registry.movements.service import MovementService
+
+    service = MovementService(world.session)
+    for _ in range(2):
+        movement = service.record(holder, {
+            "permit": permit.number, "direction": Direction.EXIT, "material": material,
+            "quantity": Decimal("100"), "unit": QuantityUnit.G, "origin_country": "CN",
+            "destination_country": "DE", "recipient": "Partner laboratory",
+            "carrier": "China Post EMS", "port": "Kunming Changshui Airport",
+            "planned_date": utcnow().date() + timedelta(days=30)})
+        cast.movements.append(movement.reference)
+    communique = CheckpointService(world.session).decide(
+        cast.users["checkpoint"], cast.movements[-2], "confirm",
+        persons_at_checkpoint="Courier of the walk")
+    cast.communiques.append(communique.reference)
 
 
 def _settle(world, cast: Cast, payer, permit) -> None:

@@ -44,6 +44,7 @@ class Call:
     body: dict | None = None
     body_kind: str = "none"  # none, json, form, multipart
     refs: tuple[str, ...] = ()  # references the request itself carries (path, query, body)
+    first: bool = True  # the route's first planted values (the walk varies a body there)
 
     @property
     def is_api(self) -> bool:
@@ -61,7 +62,7 @@ class Call:
             return value
         return Call(self.rule, self.endpoint, self.method, swap(self.path), swap(self.query),
                     swap(self.body), self.body_kind,
-                    tuple(new if r == old else r for r in self.refs))
+                    tuple(new if r == old else r for r in self.refs), self.first)
 
 
 def collection(rule: Rule) -> str:
@@ -82,14 +83,15 @@ class Fill:
     """
 
     known: dict[tuple[str, str], tuple[list, list]]
-    actions: list[str]
+    actions: dict[str, list[str]]  # collection -> the actions its routes name
 
     def values(self, rule: Rule, name: str) -> tuple[list, list] | None:
         converter = rule._converters.get(name)
         if isinstance(converter, AnyConverter):
             return sorted(converter.items), []
-        if name == "action":
-            return self.actions, []
+        if name == "action":  # a page's free <action>: those of its collection, and one more
+            every = sorted({a for actions in self.actions.values() for a in actions})
+            return self.actions.get(collection(rule), every), ["nothing-here"]
         found = self.known.get((collection(rule), name)) or self.known.get(("*", name))
         if found is None or not found[0]:
             return None
@@ -117,10 +119,14 @@ def verify_calls(permits: list) -> list[Call]:
     return calls
 
 
-def all_actions(app: Flask) -> list[str]:
-    return sorted({item for rule in app.url_map.iter_rules()
-                   for c in rule._converters.values() if isinstance(c, AnyConverter)
-                   for item in c.items})
+def all_actions(app: Flask) -> dict[str, list[str]]:
+    """The actions each collection's routes spell out (``<any(submit, ...):action>``)."""
+    found: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        converter = rule._converters.get("action")
+        if isinstance(converter, AnyConverter):
+            found.setdefault(collection(rule), set()).update(converter.items)
+    return {name: sorted(items) for name, items in found.items()}
 
 
 def openapi_path(rule: str) -> str:
@@ -151,7 +157,7 @@ def plan(app: Flask, fill: Fill, spec: dict) -> tuple[list[Call], list[str]]:
         for method in sorted(rule.methods - IGNORED_METHODS):
             operation = spec.get("paths", {}).get(openapi_path(rule.rule), {}).get(
                 method.lower())
-            for values in combos:
+            for index, values in enumerate(combos):
                 path = adapter.build(rule.endpoint, values, method=method)
                 # building by endpoint may pick a sibling rule; keep only this rule's URLs
                 if adapter.match(path, method=method, return_rule=True)[0] is not rule:
@@ -159,7 +165,7 @@ def plan(app: Flask, fill: Fill, spec: dict) -> tuple[list[Call], list[str]]:
                 refs = tuple(v for v in values.values() if isinstance(v, str)
                              and REFERENCE.match(v))
                 calls.append(Call(rule.rule, rule.endpoint, method, path, refs=refs,
-                                  **_api_body(operation, spec)))
+                                  first=index == 0, **_api_body(operation, spec)))
     return calls, unfillable
 
 

@@ -197,11 +197,12 @@ class Walker:
 
 
 def with_body_refs(call: Call, refs: list[str]) -> list[Call]:
-    """One call per reference where the body names a record (``"{ref}"``)."""
+    """One call per reference where the body names a record (``"{ref}"``); at the route's
+    first planted path values only, elsewhere the body names the first reference (public)."""
     if call.body is None or "{ref}" not in json.dumps(call.body):
         return [call]
     return [Call(**{**call.__dict__, "refs": (*call.refs, ref)}).with_ref("{ref}", ref)
-            for ref in refs]
+            for ref in (refs if call.first else refs[:1])]
 
 
 def _marker_value(record: Record, field_name: str, token: str) -> str:
