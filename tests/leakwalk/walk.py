@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from flask import Flask
 from werkzeug.test import TestResponse
@@ -155,7 +156,7 @@ class Walker:
                                  f"{field_name} answers unlike searching for an unknown marker")
 
     def report(self, check: str, role: str, call: Call, detail: str) -> None:
-        url = call.path + (f"?{call.query}" if call.query else "")
+        url = call.path + (f"?{urlencode(call.query)}" if call.query else "")
         self.findings.append(Finding(check, role, call.method, call.rule, url, detail))
 
     # --- forms found on the pages -----------------------------------------------------------
