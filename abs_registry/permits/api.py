@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
-from flask import jsonify
+from flask import current_app, jsonify
 from flask_smorest import Blueprint
 
 from abs_registry.auth.identity import login_required
 from abs_registry.errors import ValidationError
+from abs_registry.permits import certificate
 from abs_registry.permits import schemas as s
 from abs_registry.permits.keys import jwks
 from abs_registry.web import context
@@ -35,7 +36,8 @@ def jwk_set():
 @blp.response(201, s.PermitOut)
 def issue(data):
     """Issue and sign the permit of an approved application (officials of the deciding level)."""
-    return context.permits().issue(context.actor(), data.pop("application"), data)
+    return _with_certificate(context.permits().issue(context.actor(), data.pop("application"),
+                                                     data))
 
 
 @blp.route("/permits/<number>", methods=["GET"])
@@ -59,7 +61,13 @@ def read_version(number, version):
 def amend(data, number):
     """Issue a new signed version that supersedes the one in force."""
     reason = data.pop("reason")
-    return context.permits().amend(context.actor(), number, data, reason)
+    return _with_certificate(context.permits().amend(context.actor(), number, data, reason))
+
+
+def _with_certificate(permit):
+    """Render the signed PDF in the background now, so nobody waits for it later."""
+    current_app.extensions["abs"].certificates.warm(certificate.Signed.of(permit))
+    return permit
 
 
 @blp.route("/permits/<number>/status", methods=["POST"])

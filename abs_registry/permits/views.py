@@ -251,6 +251,7 @@ def _render_show(number: str, errors: dict | None = None, values: dict | None = 
         history=_history(service, number), status_today=permit.status_on(today).value,
         statuses=STATUS_LABELS, may_act=may_act, errors=errors or {}, values=values or {},
         kinds=_allowed_statements(permit) if may_act else [],
+        may_see_movements=perm.can_view_movements(actor, permit),
         qr_url=certificate.verification_url(_public_url(), permit.payload, permit.jws),
     ), status
 
