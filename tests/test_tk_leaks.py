@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from abs_registry.notifications.models import Notification
 from abs_registry.notifications.views import sentence
+from abs_registry.translog import service as translog
 from tests.leakwalk import plant, policy, routes
 from tests.leakwalk.plant import ROLES
 from tests.leakwalk.walk import Call, Finding, Walker, normalized, with_body_refs
@@ -52,14 +53,23 @@ def test_confidential_tk_leaks_through_no_route_count_log_or_message(app, world,
                 if seen != before[role][key]:
                     walker.report("count", role, Call(key, "", "GET", key), "the answer changed when confidential "
                                   "records were planted")
-    registered = [r for r in confidential if r.status == "registered"]
-    plant.plant_application(world, cast, "community", cast.insiders[0], registered)
+    registered = {r.visibility: r for r in confidential if r.status == "registered"}
+    plant.plant_application(world, cast, "community", cast.insiders[0], list(registered.values()))
+    plant.plant_app_attachment(world, cast, "community", cast.insiders[0])
+    # Permits, signed and logged, with their obligations: the community's own naming its
+    # secret knowledge, and the grantee's naming the restricted record it may read.
+    plant.plant_grant(world, cast, registered["restricted"], "grantee")
+    plant.plant_permit(world, cast, "community-permit", cast.insiders[0], [registered["secret"]])
+    plant.plant_permit(world, cast, "grantee-permit", cast.users["grantee"],
+                       [registered["restricted"]])
 
     calls, unfillable = routes.plan(app, _fill(app, cast, world, walker.missing_tk), walker.spec)
     assert not unfillable, "routes the leak walk cannot fill:\n" + "\n".join(unfillable)
     reads = [c for c in calls if c.method == "GET"]
     writes = [c for c in calls if c.method in routes.MUTATING]
     assert len(reads) + len(writes) == len(calls), "a method the walk does not send"
+    # Verification is asked with what a verifier holds: the JWS, the number, the QR code's URL.
+    reads += routes.verify_calls(cast.permits)
 
     for role in ROLES:
         for call in reads:
@@ -80,6 +90,9 @@ def test_confidential_tk_leaks_through_no_route_count_log_or_message(app, world,
     _scan_outbox(walker)
     _scan_mail(walker, app)
 
+    walked = {c.rule for c in calls}
+    print(f"leak walk: {len(walked)} routes, {len(reads) + len(writes)} planned reads and "
+          f"writes, {len(ROLES)} roles, {walker.sent} requests")
     assert not walker.findings, _report(walker.findings, walker.sent)
     _assert_the_walk_can_see(walker)
 
@@ -95,6 +108,8 @@ def _assert_the_walk_can_see(walker: Walker) -> None:
                 assert (role, f"{record.name}.{name}") in walker.seen, (role, record.name, name)
             if record.visibility == "public":
                 assert ("anonymous", f"{record.name}.{name}") in walker.seen, (record.name, name)
+            if record.name == "restricted":  # the grant lets the grantee read the body
+                assert ("grantee", f"{record.name}.{name}") in walker.seen, (record.name, name)
 
 
 def _missing_tk(world, planted) -> str:
@@ -106,14 +121,34 @@ def _missing_tk(world, planted) -> str:
 
 
 def _fill(app, cast, world, missing_tk) -> routes.Fill:
+    """Planted values for every route parameter, and one that names nothing for each."""
     insider_token = world.accounts.issue_token(cast.insiders[0], "not the walker's")[0]
     year = next(iter(cast.applications.values())).split("-")[2]
-    return routes.Fill(
-        tk_refs=[r.reference for r in cast.records], missing_tk=missing_tk,
-        app_refs=list(cast.applications.values()), missing_app=f"CN-APP-{year}-999999",
-        consent_ids=cast.consent_ids, token_ids=[insider_token.id],
-        actions=routes.all_actions(app),
-    )
+    missing = routes.MISSING_ID
+    log_size = translog.tree_head(world.session).size
+    items = [i for ids in cast.obligation_items.values() for i in ids]
+    tk = ([r.reference for r in cast.records], [missing_tk])
+    return routes.Fill(known={
+        **routes.FIXED,
+        ("declarations", "reference"): tk,
+        ("traditional-knowledge", "reference"): tk,
+        ("traditional-knowledge", "attachment_id"): (cast.tk_attachment_ids, [missing]),
+        ("traditional-knowledge", "grant_id"): (cast.grant_ids, [missing]),
+        ("applications", "reference"): (list(cast.applications.values()),
+                                         [f"CN-APP-{year}-999999"]),
+        ("applications", "consent_id"): (cast.consent_ids, [missing]),
+        ("applications", "attachment_id"): (cast.app_attachment_ids, [missing]),
+        ("permits", "number"): (sorted({p.number for p in cast.permits}),
+                                [f"CN-ABS-{year}-999999"]),
+        ("permits", "version"): (sorted({p.version for p in cast.permits}), [99]),
+        ("log", "index"): ([str(i) for i in range(log_size)], [str(log_size)]),
+        ("obligations", "reference"): (cast.obligations, [f"CN-OBL-{year}-999999"]),
+        ("obligations", "item_id"): (items, [missing]),
+        ("obligations", "attachment_id"): (cast.obligation_attachment_ids, [missing]),
+        ("movements", "reference"): (cast.movements, [f"CN-MOV-{year}-999999"]),
+        ("communiques", "reference"): (cast.communiques, [f"CN-CPC-{year}-999999"]),
+        ("*", "token_id"): ([insider_token.id], [missing]),
+    }, actions=routes.all_actions(app))
 
 
 def _listings(walker: Walker) -> dict[str, dict]:

@@ -7,6 +7,7 @@ shortens, upper-cases or tokenizes it (the register's search document does all t
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import io
@@ -43,7 +44,8 @@ def response_text(app: Flask, response: TestResponse) -> str:
 
     The status line and headers (a redirect's Location, URL-decoded), the signed session
     cookie's content (flashed messages travel in it), the body as text, HTML-unescaped and
-    URL-decoded, JSON re-dumped without escapes, and the text of a PDF.
+    URL-decoded, JSON re-dumped without escapes, the text and embedded files of a PDF, and
+    whatever base64 the answer carries decoded (a JWS's payload, a log entry's bytes).
     """
     parts = [f"{response.status_code}"]
     for name, value in response.headers.items():
@@ -60,16 +62,42 @@ def response_text(app: Flask, response: TestResponse) -> str:
         parts.append(pdf_text(body))
     elif "\ufffd" in text:
         parts.append(body.decode("latin-1"))
+    parts += decoded_base64("\n".join(parts))
     joined = "\n".join(parts).casefold()
     # PDF text extraction and line wrapping may split a token; look without white space too.
     return joined + "\n" + re.sub(r"\s+", "", joined)
 
 
 def pdf_text(body: bytes) -> str:
+    """The text of every page and every embedded file (a permit certificate embeds its JWS).
+    A file pypdf cannot read (a planted attachment is a PDF in its first bytes only) is
+    scanned as the raw text it also is."""
     from pypdf import PdfReader
 
-    reader = PdfReader(io.BytesIO(body))
-    return "\n".join(page.extract_text() or "" for page in reader.pages)
+    try:
+        reader = PdfReader(io.BytesIO(body))
+        texts = [page.extract_text() or "" for page in reader.pages]
+        for contents in reader.attachments.values():
+            texts += [c.decode("utf-8", errors="replace") for c in contents]
+    except Exception:  # noqa: BLE001 - not a whole PDF: its bytes are scanned already
+        return ""
+    return "\n".join(texts)
+
+
+BASE64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+
+
+def decoded_base64(text: str) -> list[str]:
+    """Every run of base64 or base64url (JWS segments, log entries) that decodes to text."""
+    out = []
+    for run in set(BASE64.findall(text)):
+        padded = run.rstrip("=") + "=" * (-len(run.rstrip("=")) % 4)
+        with contextlib.suppress(ValueError):
+            data = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+            decoded = data.decode("utf-8")
+            if decoded.isprintable() or decoded.strip().startswith(("{", "[")):
+                out.append(decoded)
+    return out
 
 
 def _session_content(app: Flask, set_cookie: str) -> str:

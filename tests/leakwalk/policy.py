@@ -27,7 +27,7 @@ TABLE: dict[str, dict[str, str]] = {
 }
 # The protected body of a restricted record (issue 7); every other marked field (title,
 # species, translations' titles, label texts, history comments) is its public summary.
-BODY = {"description", "translations.description", "attachment"}
+BODY = {"description", "translations.description", "attachment", "attachment.content"}
 
 
 def _level(role: str, record: Record) -> str:

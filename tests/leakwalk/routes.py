@@ -21,11 +21,12 @@ from abs_registry.declarations.schemas import REFERENCE
 
 # Routes the walk leaves out, each with its reason. Nothing else is skipped.
 EXCLUDED: dict[str, str] = {}
-# Fixed values for parameters that name no record.
+# Fixed values for parameters that name no record: (values, values naming nothing).
 FIXED = {
-    "kind_path": ["traditional-knowledge", "genetic-resource", "dsi", "nothing-here"],
-    "filename": ["style.css"],  # the static folder
-    "path": ["swagger-ui.css"],  # the API docs' static files
+    ("*", "kind_path"): (["traditional-knowledge", "genetic-resource", "dsi"],
+                         ["nothing-here"]),
+    ("static", "filename"): (["style.css"], []),
+    ("docs", "path"): (["swagger-ui.css"], []),
 }
 MISSING_ID = 2**31 - 1  # the largest id the converters accept; never issued in a walk
 WALK_TEXT = "Walked by the leak test, plainly."
@@ -43,6 +44,7 @@ class Call:
     body: dict | None = None
     body_kind: str = "none"  # none, json, form, multipart
     refs: tuple[str, ...] = ()  # references the request itself carries (path, query, body)
+    first: bool = True  # the route's first planted values (the walk varies a body there)
 
     @property
     def is_api(self) -> bool:
@@ -60,44 +62,71 @@ class Call:
             return value
         return Call(self.rule, self.endpoint, self.method, swap(self.path), swap(self.query),
                     swap(self.body), self.body_kind,
-                    tuple(new if r == old else r for r in self.refs))
+                    tuple(new if r == old else r for r in self.refs), self.first)
+
+
+def collection(rule: Rule) -> str:
+    """What a route's parameters name things in: its first path segment after ``/api/v1``
+    (``/api/v1/permits/<number>`` and ``/permits/<number>/amend`` are both ``permits``)."""
+    segments = [s for s in rule.rule.split("/") if s and s not in ("api", "v1")]
+    return segments[0] if segments else ""
 
 
 @dataclass
 class Fill:
-    """What the walker knows to put in a route's parameters."""
+    """What the walker knows to put in a route's parameters.
 
-    tk_refs: list[str]
-    missing_tk: str
-    app_refs: list[str]
-    missing_app: str
-    consent_ids: list[int]
-    token_ids: list[int]
-    actions: list[str]
+    ``known[(collection, name)]`` (or ``known[("*", name)]`` for a name that means the same
+    in every collection) is a pair: the planted values, and values that name nothing (a
+    reference never issued, an id past the end). A parameter without planted values cannot be
+    filled, and fails the walk: a route the walk cannot reach is not a route it covers.
+    """
 
-    def values(self, rule: Rule, name: str) -> list | None:
+    known: dict[tuple[str, str], tuple[list, list]]
+    actions: dict[str, list[str]]  # collection -> the actions its routes name
+
+    def values(self, rule: Rule, name: str) -> tuple[list, list] | None:
         converter = rule._converters.get(name)
         if isinstance(converter, AnyConverter):
-            return sorted(converter.items)
-        if name == "reference":
-            if "application" in rule.endpoint:
-                return [*self.app_refs, self.missing_app]
-            return [*self.tk_refs, self.missing_tk]
-        if name == "action":
-            return self.actions
-        if name == "consent_id":
-            return [*self.consent_ids, MISSING_ID]
-        if name == "token_id":
-            return [*self.token_ids, MISSING_ID]
-        if name == "attachment_id":
-            return [1, MISSING_ID]
-        return FIXED.get(name)
+            return sorted(converter.items), []
+        if name == "action":  # a page's free <action>: those of its collection, and one more
+            every = sorted({a for actions in self.actions.values() for a in actions})
+            return self.actions.get(collection(rule), every), ["nothing-here"]
+        found = self.known.get((collection(rule), name)) or self.known.get(("*", name))
+        if found is None or not found[0]:
+            return None
+        return found
 
 
-def all_actions(app: Flask) -> list[str]:
-    return sorted({item for rule in app.url_map.iter_rules()
-                   for c in rule._converters.values() if isinstance(c, AnyConverter)
-                   for item in c.items})
+def verify_calls(permits: list) -> list[Call]:
+    """Verification as a verifier asks it: the page with the QR code's URL, a pasted JWS or
+    number, and the API with either (all answer without an account)."""
+    calls = []
+    for permit in permits:
+        number, version, jws = permit.number, str(permit.version), permit.jws
+        calls += [
+            Call("/verify", "permits.verify", "GET", "/verify",
+                 query={"permit": number, "v": version}),
+            Call("/verify", "permits.verify", "POST", "/verify", body={"q": jws},
+                 body_kind="form"),
+            Call("/verify", "permits.verify", "POST", "/verify",
+                 body={"q": number, "v": version}, body_kind="form"),
+            Call("/api/v1/verify", "permits_api.verify", "POST", "/api/v1/verify",
+                 body={"jws": jws}, body_kind="json"),
+            Call("/api/v1/verify", "permits_api.verify", "POST", "/api/v1/verify",
+                 body={"number": number, "version": int(version)}, body_kind="json"),
+        ]
+    return calls
+
+
+def all_actions(app: Flask) -> dict[str, list[str]]:
+    """The actions each collection's routes spell out (``<any(submit, ...):action>``)."""
+    found: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        converter = rule._converters.get("action")
+        if isinstance(converter, AnyConverter):
+            found.setdefault(collection(rule), set()).update(converter.items)
+    return {name: sorted(items) for name, items in found.items()}
 
 
 def openapi_path(rule: str) -> str:
@@ -105,7 +134,12 @@ def openapi_path(rule: str) -> str:
 
 
 def plan(app: Flask, fill: Fill, spec: dict) -> tuple[list[Call], list[str]]:
-    """Every (route, method, parameter values) to send; and the routes it could not fill."""
+    """Every (route, method, parameter values) to send; and the routes it could not fill.
+
+    Planted values are combined in full (a grant id under every record's reference asks
+    whether one record's grant answers through another); a value naming nothing is sent once
+    per route, with the first planted value of every other parameter.
+    """
     calls, unfillable = [], []
     adapter = app.url_map.bind("localhost")
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
@@ -115,11 +149,15 @@ def plan(app: Flask, fill: Fill, spec: dict) -> tuple[list[Call], list[str]]:
         if missing := [n for n, v in choices.items() if not v]:
             unfillable.append(f"{rule.rule} ({rule.endpoint}): cannot fill {missing}")
             continue
+        combos = [dict(zip(choices, c, strict=True))
+                  for c in product(*(planted for planted, _ in choices.values()))]
+        first = {name: planted[0] for name, (planted, _) in choices.items()}
+        combos += [{**first, name: value} for name, (_, absent) in choices.items()
+                   for value in absent]
         for method in sorted(rule.methods - IGNORED_METHODS):
             operation = spec.get("paths", {}).get(openapi_path(rule.rule), {}).get(
                 method.lower())
-            for combo in product(*choices.values()):
-                values = dict(zip(choices, combo, strict=True))
+            for index, values in enumerate(combos):
                 path = adapter.build(rule.endpoint, values, method=method)
                 # building by endpoint may pick a sibling rule; keep only this rule's URLs
                 if adapter.match(path, method=method, return_rule=True)[0] is not rule:
@@ -127,7 +165,7 @@ def plan(app: Flask, fill: Fill, spec: dict) -> tuple[list[Call], list[str]]:
                 refs = tuple(v for v in values.values() if isinstance(v, str)
                              and REFERENCE.match(v))
                 calls.append(Call(rule.rule, rule.endpoint, method, path, refs=refs,
-                                  **_api_body(operation, spec)))
+                                  first=index == 0, **_api_body(operation, spec)))
     return calls, unfillable
 
 

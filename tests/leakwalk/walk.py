@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from flask import Flask
 from werkzeug.test import TestResponse
@@ -155,7 +156,7 @@ class Walker:
                                  f"{field_name} answers unlike searching for an unknown marker")
 
     def report(self, check: str, role: str, call: Call, detail: str) -> None:
-        url = call.path + (f"?{call.query}" if call.query else "")
+        url = call.path + (f"?{urlencode(call.query)}" if call.query else "")
         self.findings.append(Finding(check, role, call.method, call.rule, url, detail))
 
     # --- forms found on the pages -----------------------------------------------------------
@@ -197,11 +198,12 @@ class Walker:
 
 
 def with_body_refs(call: Call, refs: list[str]) -> list[Call]:
-    """One call per reference where the body names a record (``"{ref}"``)."""
+    """One call per reference where the body names a record (``"{ref}"``); at the route's
+    first planted path values only, elsewhere the body names the first reference (public)."""
     if call.body is None or "{ref}" not in json.dumps(call.body):
         return [call]
     return [Call(**{**call.__dict__, "refs": (*call.refs, ref)}).with_ref("{ref}", ref)
-            for ref in refs]
+            for ref in (refs if call.first else refs[:1])]
 
 
 def _marker_value(record: Record, field_name: str, token: str) -> str:
