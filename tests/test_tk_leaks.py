@@ -131,6 +131,9 @@ def _fill(app, cast, world, missing_tk) -> routes.Fill:
     return routes.Fill(known={
         **routes.FIXED,
         ("declarations", "reference"): tk,
+        # sequences belong to DSI records, none of them TK: the walk asks TK references for
+        # a sequence, which must answer like a missing one
+        ("declarations", "identifier"): (["seq1"], ["no-such-sequence"]),
         ("traditional-knowledge", "reference"): tk,
         ("traditional-knowledge", "attachment_id"): (cast.tk_attachment_ids, [missing]),
         ("traditional-knowledge", "grant_id"): (cast.grant_ids, [missing]),
