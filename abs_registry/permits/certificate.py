@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import segno
 from asn1crypto import keys as asn1_keys
@@ -42,17 +43,14 @@ from babel import Locale
 from babel.messages.pofile import read_po
 from cryptography.hazmat.primitives import serialization
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pyhanko.pdf_utils import embed
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
-from pyhanko.sign.fields import MDPPerm
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from abs_registry import i18n, regions
-from abs_registry.agreements.pdf import write_pdf
 from abs_registry.config import REPO_ROOT
 from abs_registry.permits import signing
 from abs_registry.permits.authority_ca import Authority
+
+if TYPE_CHECKING:
+    from pyhanko.sign import signers
 
 ATTACHMENT = "permit.jws"
 FIELD_NAME = "PermitSignature"
@@ -165,6 +163,9 @@ def _asn1_cert(cert) -> asn1_x509.Certificate:
 
 
 def _signer(authority: Authority) -> signers.SimpleSigner:
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
     key = asn1_keys.PrivateKeyInfo.load(authority.signer_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
@@ -174,7 +175,17 @@ def _signer(authority: Authority) -> signers.SimpleSigner:
 
 
 def sign_pdf(pdf: bytes, jws: str, payload: dict, authority: Authority) -> bytes:
-    """Attach the JWS, then certify the whole file with DocMDP "no changes" (PAdES)."""
+    """Attach the JWS, then certify the whole file with DocMDP "no changes" (PAdES).
+
+    pyHanko and WeasyPrint are imported where a certificate is made, not with the module:
+    together they hold ~70 MB, which every process that never renders one (an ingest of
+    sequence files, the daily obligations job) would otherwise carry.
+    """
+    from pyhanko.pdf_utils import embed
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.fields import MDPPerm
+
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     embed.embed_file(writer, embed.FileSpec(
         file_spec_string=ATTACHMENT, file_name=ATTACHMENT,
@@ -193,6 +204,8 @@ def sign_pdf(pdf: bytes, jws: str, payload: dict, authority: Authority) -> bytes
 
 def build(payload: dict, jws: str, kid: str, authority: Authority, public_url: str) -> bytes:
     """Render and sign one certificate (about a second; use CertificateStore to keep it)."""
+    from abs_registry.agreements.pdf import write_pdf
+
     return sign_pdf(write_pdf(render_html(payload, jws, kid, public_url)), jws, payload,
                     authority)
 
