@@ -43,6 +43,15 @@ SUBJECT = "application"
 LINKED = {"resources": GeneticResource, "tk_records": TKRecord}
 
 
+def require_consent_and_agreement(app: Application) -> None:
+    """DOMAIN rule 1, checked again where it matters most: at approval and at issuing."""
+    if any(c.status is not ConsentStatus.GRANTED for c in app.consents):
+        raise Conflict(N_("not every provider and community has consented"), field="consents")
+    current = app.current_agreement
+    if current is None or current.status is not AgreementStatus.ACCEPTED:
+        raise Conflict(N_("there is no agreement accepted by every party"), field="agreement")
+
+
 @dataclass
 class ApplicationService:
     session: Session
@@ -266,12 +275,7 @@ class ApplicationService:
             app.completeness_round += 1
 
     def _on_approve(self, actor: User, app: Application, comment) -> None:
-        """Rule 1 of the domain, checked again at the last step: consent and agreement on record."""
-        if any(c.status is not ConsentStatus.GRANTED for c in app.consents):
-            raise Conflict(N_("not every provider and community has consented"), field="consents")
-        current = app.current_agreement
-        if current is None or current.status is not AgreementStatus.ACCEPTED:
-            raise Conflict(N_("there is no agreement accepted by every party"), field="agreement")
+        require_consent_and_agreement(app)
         self._decide(actor, app, comment)
 
     def _on_refuse(self, actor: User, app: Application, comment) -> None:

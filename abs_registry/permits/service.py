@@ -16,12 +16,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from abs_registry.applications.models import (
-    AgreementStatus,
-    Application,
-    AppStatus,
-    ConsentStatus,
-)
+from abs_registry.applications.models import Application, AppStatus
+from abs_registry.applications.service import require_consent_and_agreement
 from abs_registry.audit import writer as audit
 from abs_registry.auth import permissions as perm
 from abs_registry.auth.models import User
@@ -178,7 +174,7 @@ class PermitService:
                 raise Conflict(N_("a permit was already issued for this application: "
                                   "%(number)s") % {"number": existing.number},
                                field="application", permit=existing.number)
-            self._require_rule_one(app)
+            require_consent_and_agreement(app)
             today = utcnow().date()
             expires_on = self._expiry(app, today, data.get("expires_on"))
             asked = (app.third_party_details or "") if app.third_party_transfer else None
@@ -281,16 +277,6 @@ class PermitService:
         if permit is None:
             raise NotFound("permit")
         return permit
-
-    def _require_rule_one(self, app: Application) -> None:
-        """DOMAIN rule 1, checked again where the permit is made."""
-        if any(c.status is not ConsentStatus.GRANTED for c in app.consents):
-            raise Conflict(N_("not every provider and community has consented"),
-                           field="consents")
-        agreement = app.current_agreement
-        if agreement is None or agreement.status is not AgreementStatus.ACCEPTED:
-            raise Conflict(N_("there is no agreement accepted by every party"),
-                           field="agreement")
 
     def _expiry(self, app: Application, start: date, wanted: date | None) -> date:
         longest = add_months(start, app.duration_months)
